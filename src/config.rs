@@ -1,0 +1,193 @@
+//! Typed settings, read once at start-up from the environment (and `.env`).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use secrecy::SecretString;
+
+use crate::alpaca::ClientConfig;
+
+/// Whether this is a developer's machine or a real deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnv {
+    Development,
+    Production,
+}
+
+/// Who may create a new organization at `/signup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupMode {
+    /// Anyone may create an organization; invites join existing ones.
+    Open,
+    /// Only invite codes are accepted.
+    InviteOnly,
+}
+
+/// Where the database lives.
+#[derive(Clone, Debug)]
+pub enum DatabaseSettings {
+    /// A private cluster in the data dir, provisioned on demand.
+    Embedded,
+    /// Operator-provided URLs: the runtime (app role) and admin (owner) connections.
+    External {
+        url: SecretString,
+        admin_url: SecretString,
+    },
+}
+
+/// Everything the process needs to know, parsed and validated.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database: DatabaseSettings,
+    pub data_dir: PathBuf,
+    pub seal_keys: Option<SecretString>,
+    pub run_env: RunEnv,
+    pub alpaca: ClientConfig,
+    pub signup: SignupMode,
+}
+
+/// A configuration problem, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the settings through `var`, so tests need not touch the process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bind = var("PADDOCK_BIND")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|_| ConfigError("PADDOCK_BIND must look like 127.0.0.1:8080".into()))?;
+        let run_env = match var("PADDOCK_ENV").as_deref() {
+            None | Some("development") => RunEnv::Development,
+            Some("production") => RunEnv::Production,
+            Some(_) => {
+                return Err(ConfigError(
+                    "PADDOCK_ENV must be `development` or `production`".into(),
+                ));
+            }
+        };
+        let database = match (var("DATABASE_URL"), var("DATABASE_ADMIN_URL")) {
+            (None, None) => DatabaseSettings::Embedded,
+            (Some(url), Some(admin_url)) => DatabaseSettings::External {
+                url: url.into(),
+                admin_url: admin_url.into(),
+            },
+            _ => {
+                return Err(ConfigError(
+                    "set both DATABASE_URL (app role) and DATABASE_ADMIN_URL (owner role), or neither to use the embedded database".into(),
+                ));
+            }
+        };
+        let seal_keys: Option<SecretString> = var("PADDOCK_SEAL_KEYS").map(Into::into);
+        if run_env == RunEnv::Production {
+            if matches!(database, DatabaseSettings::Embedded) {
+                return Err(ConfigError(
+                    "production requires DATABASE_URL and DATABASE_ADMIN_URL".into(),
+                ));
+            }
+            if seal_keys.is_none() {
+                return Err(ConfigError(
+                    "production requires PADDOCK_SEAL_KEYS; create one with `paddock keys generate`".into(),
+                ));
+            }
+        }
+        let signup = match var("PADDOCK_SIGNUP").as_deref() {
+            None | Some("open") => SignupMode::Open,
+            Some("invite-only") => SignupMode::InviteOnly,
+            Some(_) => {
+                return Err(ConfigError(
+                    "PADDOCK_SIGNUP must be `open` or `invite-only`".into(),
+                ));
+            }
+        };
+        let defaults = ClientConfig::default();
+        let seconds = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| *s > 0.0 && *s < 3600.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| ConfigError(format!("{name} must be a number of seconds"))),
+            }
+        };
+        let alpaca = ClientConfig {
+            paper_url: var("ALPACA_PAPER_URL").unwrap_or(defaults.paper_url),
+            live_url: var("ALPACA_LIVE_URL").unwrap_or(defaults.live_url),
+            connect_timeout: seconds("ALPACA_CONNECT_TIMEOUT", defaults.connect_timeout)?,
+            request_timeout: seconds("ALPACA_REQUEST_TIMEOUT", defaults.request_timeout)?,
+        };
+        Ok(Self {
+            bind,
+            database,
+            data_dir: var("PADDOCK_DATA_DIR")
+                .unwrap_or_else(|| "./.paddock".into())
+                .into(),
+            seal_keys,
+            run_env,
+            alpaca,
+            signup,
+        })
+    }
+
+    /// The session cookie is `Secure` unless we serve plain HTTP on loopback.
+    pub fn secure_cookies(&self) -> bool {
+        !self.bind.ip().is_loopback()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let s = settings(&[]).expect("defaults parse");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert!(matches!(s.database, DatabaseSettings::Embedded));
+        assert_eq!(s.run_env, RunEnv::Development);
+        assert_eq!(s.signup, SignupMode::Open);
+        assert_eq!(s.alpaca.paper_url, "https://paper-api.alpaca.markets");
+        assert!(!s.secure_cookies());
+    }
+
+    #[test]
+    fn production_requires_keys_and_database() {
+        let err = settings(&[("PADDOCK_ENV", "production")]).expect_err("must refuse");
+        assert!(err.to_string().contains("DATABASE_URL"));
+        let err = settings(&[
+            ("PADDOCK_ENV", "production"),
+            ("DATABASE_URL", "postgres://a@h/db"),
+            ("DATABASE_ADMIN_URL", "postgres://b@h/db"),
+        ])
+        .expect_err("must refuse");
+        assert!(err.to_string().contains("paddock keys generate"));
+    }
+
+    #[test]
+    fn half_a_database_configuration_is_refused() {
+        assert!(settings(&[("DATABASE_URL", "postgres://a@h/db")]).is_err());
+    }
+
+    #[test]
+    fn non_loopback_binds_get_secure_cookies() {
+        let s = settings(&[("PADDOCK_BIND", "0.0.0.0:8080")]).expect("parses");
+        assert!(s.secure_cookies());
+    }
+}

@@ -1,0 +1,215 @@
+//! Database access. Functions take a `&mut PgConnection` so that they run on the
+//! request's tenant-scoped transaction; nothing here knows about HTTP.
+
+pub mod embedded;
+pub mod events;
+pub mod invites;
+pub mod members;
+pub mod posture;
+pub mod throttle;
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{
+    PgPool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::{
+    config::{DatabaseSettings, Settings},
+    domain::{MemberId, OrganizationId},
+};
+use embedded::{Cluster, Durability};
+
+/// The role that owns the schema (migrations, maintenance, SECURITY DEFINER functions).
+pub const OWNER_ROLE: &str = "paddock_owner";
+/// The role the server runs as: no superuser, no BYPASSRLS, owns nothing.
+pub const APP_ROLE: &str = "paddock_app";
+/// The database name used in the embedded cluster.
+pub const DATABASE: &str = "paddock";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connection strings for the two roles.
+#[derive(Clone)]
+pub struct Urls {
+    pub app: SecretString,
+    pub admin: SecretString,
+}
+
+/// The database in use: its URLs and, for the embedded one, the running cluster.
+pub struct Database {
+    pub urls: Urls,
+    pub cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Opens the configured database; with none configured, starts (and provisions)
+    /// the embedded cluster in the data dir.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        match &settings.database {
+            DatabaseSettings::External { url, admin_url } => Ok(Self {
+                urls: Urls {
+                    app: url.clone(),
+                    admin: admin_url.clone(),
+                },
+                cluster: None,
+            }),
+            DatabaseSettings::Embedded => {
+                let dir = settings.data_dir.clone();
+                let cluster =
+                    tokio::task::spawn_blocking(move || Cluster::start(&dir, Durability::Durable))
+                        .await??;
+                let superuser = connect_one(&cluster.url(embedded::SUPERUSER, "postgres")).await?;
+                ensure_roles(&superuser).await?;
+                ensure_database(&superuser, DATABASE, None).await?;
+                superuser.close().await;
+                Ok(Self {
+                    urls: embedded_urls(&cluster, DATABASE),
+                    cluster: Some(cluster),
+                })
+            }
+        }
+    }
+
+    /// Stops the embedded cluster if this process started it.
+    pub fn shutdown(mut self) {
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.stop();
+        }
+    }
+}
+
+/// The URLs of the embedded cluster for `database`.
+pub fn embedded_urls(cluster: &Cluster, database: &str) -> Urls {
+    Urls {
+        app: cluster.url(APP_ROLE, database).into(),
+        admin: cluster.url(OWNER_ROLE, database).into(),
+    }
+}
+
+/// A pool for the runtime (app) role.
+pub async fn app_pool(url: &SecretString) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("connecting to the database as the app role")?)
+}
+
+/// A small pool for the admin (owner) role.
+pub async fn admin_pool(url: &SecretString) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("DATABASE_ADMIN_URL is not a valid PostgreSQL URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("connecting to the database as the admin role")?)
+}
+
+async fn connect_one(url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
+
+/// Creates the owner and app roles if missing (needs a superuser connection).
+pub async fn ensure_roles(superuser: &PgPool) -> anyhow::Result<()> {
+    sqlx::query(&format!(
+        "do $$ begin
+            if not exists (select from pg_roles where rolname = '{OWNER_ROLE}') then
+                create role {OWNER_ROLE} login nosuperuser bypassrls nocreatedb nocreaterole;
+            end if;
+            if not exists (select from pg_roles where rolname = '{APP_ROLE}') then
+                create role {APP_ROLE} login nosuperuser nobypassrls nocreatedb nocreaterole noinherit;
+            end if;
+        end $$"
+    ))
+    .execute(superuser)
+    .await
+    .context("creating the database roles")?;
+    Ok(())
+}
+
+/// Creates `name` owned by the owner role if it does not exist, optionally from a template.
+pub async fn ensure_database(
+    superuser: &PgPool,
+    name: &str,
+    template: Option<&str>,
+) -> anyhow::Result<()> {
+    let exists: bool =
+        sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(superuser)
+            .await?;
+    if !exists {
+        let template = template
+            .map(|t| format!(" template {}", quote_ident(t)))
+            .unwrap_or_default();
+        sqlx::query(&format!(
+            "create database {} owner {OWNER_ROLE}{template}",
+            quote_ident(name)
+        ))
+        .execute(superuser)
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    }
+    Ok(())
+}
+
+/// Runs the migrations and the session store's migration as the owner, then grants
+/// the app role exactly what it needs. Idempotent.
+pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
+    MIGRATOR.run(admin).await.context("running migrations")?;
+    tower_sessions_sqlx_store::PostgresStore::new(admin.clone())
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    let grants = include_str!("grants.sql").replace("{app}", &quote_ident(app_role));
+    let mut tx = admin.begin().await?;
+    sqlx::raw_sql(&grants)
+        .execute(&mut *tx)
+        .await
+        .context("granting the app role its privileges")?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user name in a PostgreSQL URL (the app role to grant privileges to).
+pub fn role_of(url: &SecretString) -> anyhow::Result<String> {
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(options.get_username().to_owned())
+}
+
+/// Begins a transaction scoped to one member: row-level security policies read
+/// these transaction-local settings, which vanish at commit or rollback.
+pub async fn begin_tenant(
+    pool: &PgPool,
+    member: MemberId,
+    organization: OrganizationId,
+) -> sqlx::Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "select set_config('paddock.member_id', $1, true), set_config('paddock.organization_id', $2, true)",
+    )
+    .bind(member.to_string())
+    .bind(organization.to_string())
+    .execute(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

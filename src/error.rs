@@ -1,0 +1,113 @@
+//! One error type for handlers: causes are logged, people see a plain page.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+/// Something went wrong while handling a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Unknown route, or a resource that is not the member's: the same page either way.
+    #[error("not found")]
+    NotFound,
+    /// A POST without a valid CSRF token, or from another site.
+    #[error("forbidden")]
+    Forbidden,
+    /// The database is unreachable or overloaded.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Self::Unavailable(e.into()),
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                Self::Unavailable(e.into())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        Self::Unavailable(e.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// The plain error page.
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: &'static str,
+}
+
+/// Renders the error page with `status`.
+pub fn error_page(status: StatusCode, title: &'static str, message: &'static str) -> Response {
+    (status, ErrorPage { title, message }).into_response()
+}
+
+/// The 404 page, identical for unknown routes and for other members' resources.
+pub fn not_found() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing here. Check the address, or go back to your portfolio.",
+    )
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound => not_found(),
+            Self::Forbidden => error_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was expired or sent from another site, so nothing was changed. Go back, reload the page and try again.",
+            ),
+            Self::Unavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "database unavailable");
+                error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Paddock cannot reach its database right now. Nothing was changed; try again in a moment.",
+                )
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Paddock hit an unexpected problem and nothing was changed. Try again; if it keeps happening, tell your organization's owner.",
+                )
+            }
+        }
+    }
+}

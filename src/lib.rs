@@ -1,0 +1,15 @@
+//! Paddock: a self-hosted front end for Alpaca where each member's API keys stay
+//! sealed and PostgreSQL row-level security keeps members apart.
+
+pub mod alpaca;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod password;
+pub mod seal;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;

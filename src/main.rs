@@ -1,0 +1,23 @@
+//! The `paddock` command: parse, set up logging, dispatch.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let _ = dotenvy::dotenv();
+    paddock::telemetry::init();
+    let cli = paddock::cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paddock: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(paddock::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("paddock: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Start-up: database, migrations, posture check, router, bind, graceful shutdown.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    config::{RunEnv, Settings},
+    db::{self, Database},
+    seal::Keyring,
+    state::{AppState, WebSettings},
+    web,
+};
+
+/// Opens the database (embedded or configured) and applies migrations and grants.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Database> {
+    let database = Database::open(settings).await?;
+    let admin = db::admin_pool(&database.urls.admin).await?;
+    db::migrate(&admin, &db::role_of(&database.urls.app)?).await?;
+    admin.close().await;
+    Ok(database)
+}
+
+/// Refuses to serve when the runtime role could bypass row-level security.
+pub async fn check_posture(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let problems = db::posture::problems(pool)
+        .await
+        .context("checking the database posture")?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve: the database posture is unsafe:\n  - {}",
+        problems.join("\n  - ")
+    )
+}
+
+/// `paddock serve`.
+pub async fn serve(settings: Settings, _alpaca_sim: bool) -> anyhow::Result<()> {
+    let database = prepare_database(&settings).await?;
+    let result = serve_on(&settings, &database).await;
+    database.shutdown();
+    result
+}
+
+async fn serve_on(settings: &Settings, database: &Database) -> anyhow::Result<()> {
+    let pool = db::app_pool(&database.urls.app).await?;
+    check_posture(&pool).await?;
+    tokio::task::spawn_blocking(crate::password::warm_up).await?;
+
+    let state = AppState {
+        pool: pool.clone(),
+        alpaca: crate::alpaca::Client::new(&settings.alpaca)
+            .context("building the HTTP client for Alpaca")?,
+        sealer: Arc::new(load_keyring(settings)?),
+        settings: Arc::new(WebSettings {
+            signup: settings.signup,
+            secure_cookies: settings.secure_cookies(),
+        }),
+    };
+    let sweeper = tokio::spawn(sweep(pool.clone()));
+    let listener = TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    tracing::info!("Paddock is serving on http://{}", listener.local_addr()?);
+    axum::serve(
+        listener,
+        web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    sweeper.abort();
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The keyring from `PADDOCK_SEAL_KEYS`; in development without it, a key generated
+/// once into the data dir (mode 0600), with a warning.
+pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    if let Some(spec) = &settings.seal_keys {
+        return Keyring::parse(spec).context("PADDOCK_SEAL_KEYS");
+    }
+    if settings.run_env == RunEnv::Production {
+        bail!(
+            "PADDOCK_SEAL_KEYS is required in production; create a key with `paddock keys generate`"
+        );
+    }
+    let path = settings.data_dir.join("seal-keys");
+    std::fs::create_dir_all(&settings.data_dir)?;
+    if !path.exists() {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let entry = Keyring::generate_entry(&Keyring::new_random_id());
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        file.write_all(entry.expose_secret().as_bytes())?;
+    }
+    tracing::warn!(
+        path = %path.display(),
+        "PADDOCK_SEAL_KEYS is not set: using the development key in the data dir; set PADDOCK_SEAL_KEYS (see `paddock keys generate`) for real use"
+    );
+    let spec: SecretString = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_owned()
+        .into();
+    Keyring::parse(&spec).with_context(|| format!("the key in {}", path.display()))
+}
+
+/// Deletes expired sessions and stale sign-in failures every minute.
+pub async fn sweep(pool: sqlx::PgPool) {
+    let store = PostgresStore::new(pool.clone());
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "deleting expired sessions failed");
+        }
+        if let Ok(mut conn) = pool.acquire().await {
+            if let Err(e) = db::throttle::prune(&mut conn).await {
+                tracing::warn!(error = %e, "pruning sign-in failures failed");
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

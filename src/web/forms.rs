@@ -1,0 +1,58 @@
+//! Field-level form errors, shown beside their fields.
+
+use std::borrow::Cow;
+
+/// Messages keyed by field name, in the order they were found.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<(Cow<'static, str>, String)>);
+
+impl FieldErrors {
+    /// Adds a message for `field` unless it already has one.
+    pub fn add(&mut self, field: impl Into<Cow<'static, str>>, message: impl Into<String>) {
+        let field = field.into();
+        if self.get(&field).is_none() {
+            self.0.push((field, message.into()));
+        }
+    }
+
+    /// The message for `field`, if any.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Whether the form is valid.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One line for the alert at the top of the form.
+    pub fn summary(&self) -> String {
+        match self.0.len() {
+            0 => String::new(),
+            1 => "Please fix the problem below.".into(),
+            n => format!("Please fix the {n} problems below."),
+        }
+    }
+
+    /// Adds the messages of a `validator` check.
+    pub fn extend_from(&mut self, result: Result<(), validator::ValidationErrors>) {
+        let Err(errors) = result else { return };
+        let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        for (field, list) in fields {
+            if let Some(message) = list.iter().find_map(|e| e.message.as_ref()) {
+                self.add(field.clone(), message.to_string());
+            }
+        }
+    }
+}
+
+/// Formats a time for tables: `2026-11-28 15:53 UTC`.
+pub fn when(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.format(&format).unwrap_or_default()
+}

@@ -1,0 +1,128 @@
+//! The HTTP layer: one route table, the layers around it, and the handlers.
+
+mod activity;
+mod assets;
+mod auth;
+mod csrf;
+mod forms;
+mod org;
+mod portfolio;
+pub mod session;
+pub mod tenant;
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::{from_fn, from_fn_with_state},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::{error, state::AppState};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "paddock_session";
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Builds the whole application: the same function serves the binary and the tests.
+pub fn router(state: AppState) -> Router {
+    let members_only = Router::new()
+        .route("/portfolio", get(portfolio::show))
+        .route("/activity", get(activity::index))
+        .route("/org", get(org::show))
+        .route("/org/invites", post(org::create_invite))
+        .route("/logout", post(auth::logout))
+        .route_layer(from_fn_with_state(state.clone(), tenant::require_member));
+
+    let public = Router::new()
+        .route("/", get(root))
+        .route("/signup", get(auth::signup_form).post(auth::signup))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/healthz", get(healthz))
+        .route("/static/{file}", get(assets::serve));
+
+    let store = PostgresStore::new(state.pool.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_secure(state.settings.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(session::IDLE_TIMEOUT));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    public
+        .merge(members_only)
+        .fallback(|| async { error::not_found() })
+        .layer(from_fn(csrf::guard))
+        .layer(sessions)
+        .layer(CatchPanicLayer::custom(|_| internal_error_page()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let path = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), path, request_id = id, member_id = tracing::field::Empty)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .with_state(state)
+}
+
+fn internal_error_page() -> Response {
+    error::error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Paddock hit an unexpected problem and nothing was changed. Try again; if it keeps happening, tell your organization's owner.",
+    )
+}
+
+async fn root(session: tower_sessions::Session) -> Result<Redirect, error::AppError> {
+    Ok(match session::signed_in(&session).await? {
+        Some(_) => Redirect::to("/portfolio"),
+        None => Redirect::to("/login"),
+    })
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let probe = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool),
+    )
+    .await;
+    match probe {
+        Ok(Ok(1)) => (StatusCode::OK, "ok").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}

@@ -1,0 +1,155 @@
+//! The tenant-scoped request transaction and the extractors that hand it out.
+//!
+//! For every signed-in request, [`require_member`] opens one transaction on the app
+//! role, sets the member and organization as transaction-local settings (which the
+//! row-level security policies read), and shares it with the handler through [`Tx`].
+//! After the handler it commits if the response is a success or a redirect and rolls
+//! back otherwise — handlers never call `commit()`.
+
+use std::{ops::Deref, ops::DerefMut, sync::Arc};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use sqlx::{PgConnection, Postgres, Transaction};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
+use tower_sessions::Session;
+
+use crate::{
+    db::{self, events::Origin, members::Member},
+    error::AppError,
+    state::AppState,
+    web::session,
+};
+
+type Shared = Arc<Mutex<Option<Transaction<'static, Postgres>>>>;
+
+/// The request's transaction, as a handler extractor. Derefs to a connection.
+pub struct Tx(
+    OwnedMappedMutexGuard<Option<Transaction<'static, Postgres>>, Transaction<'static, Postgres>>,
+);
+
+impl Deref for Tx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let shared =
+            parts.extensions.get::<Shared>().cloned().ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("route lacks the tenant layer"))
+            })?;
+        let guard: OwnedMutexGuard<_> = shared.lock_owned().await;
+        OwnedMutexGuard::try_map(guard, Option::as_mut)
+            .map(Tx)
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("transaction already finished")))
+    }
+}
+
+/// The page context every signed-in handler gets: who is asking, and the CSRF token.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub member: Member,
+    pub csrf: String,
+    pub origin: Origin,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Ctx>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("route lacks the tenant layer")))
+    }
+}
+
+/// Where the request came from, for the security log.
+pub fn origin_of(
+    parts_headers: &axum::http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Origin {
+    Origin {
+        ip: peer.map(|p| p.ip().to_string()),
+        user_agent: parts_headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+    }
+}
+
+/// Extractor for the request's [`Origin`] on public routes.
+pub struct ClientOrigin(pub Origin);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Self(origin_of(&parts.headers, peer)))
+    }
+}
+
+/// Signed-out requests go to `/login`; signed-in ones get the tenant transaction.
+pub async fn require_member(
+    State(state): State<AppState>,
+    session: Session,
+    ClientOrigin(origin): ClientOrigin,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let Some((member_id, organization_id)) = session::signed_in(&session).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let mut tx = db::begin_tenant(&state.pool, member_id, organization_id).await?;
+    let Some(member) = db::members::current(&mut tx).await? else {
+        session::sign_out(&session).await?;
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let csrf = session::csrf_token(&session).await?;
+    tracing::Span::current().record("member_id", tracing::field::display(member.id));
+    let shared: Shared = Arc::new(Mutex::new(Some(tx)));
+    request.extensions_mut().insert(shared.clone());
+    request.extensions_mut().insert(Ctx {
+        member,
+        csrf,
+        origin,
+    });
+
+    let mut response = next.run(request).await;
+
+    let tx = shared.lock().await.take();
+    if let Some(tx) = tx {
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            if let Err(e) = tx.commit().await {
+                return Err(e.into());
+            }
+        } else {
+            tx.rollback().await?;
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
