@@ -1,0 +1,459 @@
+//! The test harness: ONE private PostgreSQL cluster per test binary (started with
+//! the server's own provisioning code), a migrated template database, and per test
+//! a fresh database, the app on 127.0.0.1:0 running as the app role, and the Alpaca
+//! simulator on another loopback port.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{ChildStdin, Command, Stdio},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use paddock::{
+    alpaca::{
+        self, ClientConfig,
+        sim::{self, SimOptions, Simulator},
+    },
+    config::SignupMode,
+    db::{
+        self,
+        embedded::{self, Cluster, Durability},
+    },
+    seal::{KeyId, Keyring},
+    state::{AppState, WebSettings},
+    web,
+};
+use reqwest::{StatusCode, header::HeaderMap, redirect::Policy};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+/// A password strong enough for the sign-up rules.
+pub const PASSWORD: &str = "quiet violet harbor engine";
+const TEMPLATE: &str = "paddock_template";
+
+struct SharedCluster {
+    dir: PathBuf,
+    _cluster: Mutex<Cluster>,
+    _guard: Mutex<ChildStdin>,
+}
+
+static SHARED: OnceLock<SharedCluster> = OnceLock::new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+fn shared() -> &'static SharedCluster {
+    SHARED.get_or_init(|| {
+        std::thread::spawn(start_shared_cluster)
+            .join()
+            .expect("starting the test cluster panicked")
+    })
+}
+
+fn start_shared_cluster() -> SharedCluster {
+    let dir = std::env::temp_dir().join(format!("paddock-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the test cluster dir");
+    let cluster = Cluster::start(&dir, Durability::Throwaway)
+        .expect("starting the test PostgreSQL cluster (is the `postgresql` package installed?)");
+    let pid = cluster
+        .server_pid()
+        .expect("the harness started the server");
+    // Statics are never dropped: a guardian process stops the cluster and removes
+    // its directory when this process exits and the pipe closes.
+    let mut guardian = {
+        use std::os::unix::process::CommandExt;
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "cat >/dev/null; kill -INT {pid} 2>/dev/null; sleep 5; kill -KILL {pid} 2>/dev/null; rm -rf '{}'",
+                dir.display()
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawning the clean-up guardian")
+    };
+    let guard = guardian.stdin.take().expect("guardian stdin");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let superuser = pool(&cluster.url(embedded::SUPERUSER, "postgres"), 1).await;
+        db::ensure_roles(&superuser).await.expect("roles");
+        db::ensure_database(&superuser, TEMPLATE, None)
+            .await
+            .expect("template db");
+        let admin = pool(&cluster.url(db::OWNER_ROLE, TEMPLATE), 1).await;
+        db::migrate(&admin, db::APP_ROLE)
+            .await
+            .expect("migrating the template");
+        admin.close().await;
+        superuser.close().await;
+    });
+    SharedCluster {
+        dir,
+        _cluster: Mutex::new(cluster),
+        _guard: Mutex::new(guard),
+    }
+}
+
+async fn pool(url: &str, max: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test cluster: {e}"))
+}
+
+/// The URL of `database` on the shared cluster for `user`.
+pub fn url(user: &str, database: &str) -> String {
+    embedded::socket_url(&shared().dir.join("pg"), user, database)
+}
+
+/// A fresh database cloned from the migrated template; returns its name.
+pub async fn fresh_database() -> String {
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let superuser = pool(&url(embedded::SUPERUSER, "postgres"), 1).await;
+    db::ensure_database(&superuser, &name, Some(TEMPLATE))
+        .await
+        .expect("creating a test database");
+    superuser.close().await;
+    name
+}
+
+/// Knobs for one test app.
+#[derive(Clone)]
+pub struct Options {
+    pub signup: SignupMode,
+    pub sim_latency: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            signup: SignupMode::Open,
+            sim_latency: Duration::ZERO,
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One running app with its own database and simulator.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub database: String,
+    /// Runtime (app role) pool: row-level security applies.
+    pub pool: PgPool,
+    /// Owner pool, for inspecting what is really stored.
+    pub admin: PgPool,
+    pub sim: Simulator,
+    pub sim_addr: SocketAddr,
+    pub keyring: Arc<Keyring>,
+    pub alpaca: ClientConfig,
+}
+
+impl TestApp {
+    /// Starts an app with default options.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    /// Starts an app with `options`.
+    pub async fn spawn_with(options: Options) -> Self {
+        let keyring = Keyring::parse(&Keyring::generate_entry(
+            &KeyId::parse("k1").expect("key id"),
+        ))
+        .expect("keyring");
+        Self::spawn_with_keyring(options, Arc::new(keyring)).await
+    }
+
+    /// Starts an app with a given keyring.
+    pub async fn spawn_with_keyring(options: Options, keyring: Arc<Keyring>) -> Self {
+        let database = fresh_database().await;
+        let app_pool = pool(&url(db::APP_ROLE, &database), 30).await;
+        let admin = pool(&url(db::OWNER_ROLE, &database), 4).await;
+        let (sim_addr, simulator, _) = sim::spawn(
+            "127.0.0.1:0".parse().expect("addr"),
+            SimOptions {
+                latency: options.sim_latency,
+            },
+        )
+        .await
+        .expect("starting the simulator");
+        let alpaca = ClientConfig {
+            paper_url: Simulator::paper_url(sim_addr),
+            live_url: Simulator::live_url(sim_addr),
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: options.request_timeout,
+        };
+        let state = AppState {
+            pool: app_pool.clone(),
+            alpaca: alpaca::Client::new(&alpaca).expect("client"),
+            sealer: keyring.clone(),
+            settings: Arc::new(WebSettings {
+                signup: options.signup,
+                secure_cookies: false,
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("serving");
+        });
+        Self {
+            addr,
+            database,
+            pool: app_pool,
+            admin,
+            sim: simulator,
+            sim_addr,
+            keyring,
+            alpaca,
+        }
+    }
+
+    /// An absolute URL on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A new visitor with an empty cookie jar.
+    pub fn visitor(&self) -> Visitor {
+        Visitor {
+            base: format!("http://{}", self.addr),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            csrf: Mutex::new(None),
+        }
+    }
+
+    /// A visitor who has just created an organization named `org` and is signed in.
+    pub async fn owner(&self, email: &str, org: &str) -> Visitor {
+        let v = self.visitor();
+        let page = v
+            .post(
+                "/signup",
+                &[
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("confirm_password", PASSWORD),
+                    ("organization_name", org),
+                    ("invite_code", ""),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "sign-up failed: {}",
+            page.body
+        );
+        v
+    }
+
+    /// A visitor who joined with `code` and is signed in.
+    pub async fn member(&self, email: &str, code: &str) -> Visitor {
+        let v = self.visitor();
+        let page = v
+            .post(
+                "/signup",
+                &[
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("confirm_password", PASSWORD),
+                    ("organization_name", ""),
+                    ("invite_code", code),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "joining failed: {}",
+            page.body
+        );
+        v
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The `Location` header of a redirect.
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The text of the first element with `role="alert"`, or "".
+    pub fn alert(&self) -> String {
+        element_text(&self.body, "role=\"alert\"")
+    }
+
+    /// The text of the first element with `role="status"`, or "".
+    pub fn status_message(&self) -> String {
+        element_text(&self.body, "role=\"status\"")
+    }
+}
+
+/// Visible text (tags stripped) of the element whose start tag contains `marker`.
+pub fn element_text(html: &str, marker: &str) -> String {
+    let Some(at) = html.find(marker) else {
+        return String::new();
+    };
+    let start = html[..at].rfind('<').unwrap_or(at);
+    let tag: String = html[start + 1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let close = format!("</{tag}>");
+    let end = html[at..].find(&close).map_or(html.len(), |i| at + i);
+    strip_tags(&html[start..end])
+}
+
+/// Removes tags and collapses whitespace.
+pub fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The value of the hidden CSRF field in `html`.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// A person with a browser-like cookie jar, driving the app over HTTP.
+pub struct Visitor {
+    pub base: String,
+    pub http: reqwest::Client,
+    csrf: Mutex<Option<String>>,
+}
+
+impl Visitor {
+    /// GET `path`, without following redirects.
+    pub async fn get(&self, path: &str) -> Page {
+        let page = self
+            .read(self.http.get(format!("{}{path}", self.base)))
+            .await;
+        if let Some(token) = csrf_in(&page.body) {
+            *self.csrf.lock().expect("lock") = Some(token);
+        }
+        page
+    }
+
+    /// The session's CSRF token, read from a page that has a form.
+    pub async fn csrf(&self) -> String {
+        if let Some(token) = self.csrf.lock().expect("lock").clone() {
+            return token;
+        }
+        let page = self.get("/org").await;
+        if let Some(token) = csrf_in(&page.body) {
+            return token;
+        }
+        let page = self.get("/login").await;
+        csrf_in(&page.body).expect("a CSRF token on /login")
+    }
+
+    /// POSTs a form with the session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        let page = self.post_raw(path, &form).await;
+        if page.status.is_redirection() {
+            // Sign-in and sign-out replace the token; read it afresh next time.
+            *self.csrf.lock().expect("lock") = None;
+        } else if let Some(token) = csrf_in(&page.body) {
+            *self.csrf.lock().expect("lock") = Some(token);
+        }
+        page
+    }
+
+    /// POSTs exactly these fields (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.read(self.http.post(format!("{}{path}", self.base)).form(fields))
+            .await
+    }
+
+    async fn read(&self, request: reqwest::RequestBuilder) -> Page {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("body");
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Creates an invite on `/org` and returns the code shown once.
+    pub async fn create_invite(&self) -> String {
+        let page = self.post("/org/invites", &[]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        let page = self.get("/org").await;
+        let marker = "class=\"secret-once\">";
+        let start = page.body.find(marker).expect("the invite code is shown") + marker.len();
+        let end = page.body[start..].find('<').expect("code end") + start;
+        page.body[start..end].to_owned()
+    }
+
+    /// Signs in; returns the response to the POST.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Page {
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
