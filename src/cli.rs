@@ -2,7 +2,13 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::Settings, db, startup};
+use crate::{
+    alpaca::sim::{self, SimOptions, Simulator},
+    config::Settings,
+    db, maintenance,
+    seal::Keyring,
+    startup,
+};
 
 /// Paddock: share one Alpaca trading front end without sharing keys.
 #[derive(Debug, Parser)]
@@ -23,10 +29,42 @@ pub enum Command {
     },
     /// Run database migrations and grants, then exit.
     Migrate,
+    /// Sealing keys: generate, status, rewrap.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Run the Alpaca simulator on its own.
+    AlpacaSim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: std::net::SocketAddr,
+        /// Latency added to every response, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
     /// Database helpers.
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+}
+
+/// `paddock keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new `id:base64` keyring entry (put it first in PADDOCK_SEAL_KEYS to seal with it).
+    Generate,
+    /// Count credentials per key id and show which key seals.
+    Status,
+    /// Re-seal every credential not under the first key (online, batched, resumable).
+    Rewrap {
+        /// Credentials per transaction.
+        #[arg(long, default_value_t = 250)]
+        batch_size: i64,
+        /// Pause between batches, in milliseconds, to go easy on a busy database.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
     },
 }
 
@@ -50,6 +88,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let database = startup::prepare_database(&settings).await?;
             println!("migrations applied");
             database.shutdown();
+            Ok(())
+        }
+        Command::Keys { command } => keys(&settings, command).await,
+        Command::AlpacaSim { bind, latency_ms } => {
+            let options = SimOptions {
+                latency: std::time::Duration::from_millis(latency_ms),
+            };
+            let (addr, _sim, task) = sim::spawn(bind, options).await?;
+            println!("Alpaca simulator listening on http://{addr}");
+            println!("  ALPACA_PAPER_URL={}", Simulator::paper_url(addr));
+            println!("  ALPACA_LIVE_URL={}", Simulator::live_url(addr));
+            tokio::select! {
+                _ = task => {},
+                _ = startup::shutdown_signal() => {},
+            }
             Ok(())
         }
         Command::Db {
@@ -80,4 +133,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    if let KeysCommand::Generate = command {
+        use secrecy::ExposeSecret;
+        let entry = Keyring::generate_entry(&Keyring::new_random_id());
+        println!("{}", entry.expose_secret());
+        eprintln!(
+            "Put this entry FIRST in PADDOCK_SEAL_KEYS (comma-separated, keep the old keys after it), restart, then run `paddock keys rewrap`."
+        );
+        return Ok(());
+    }
+    let keyring = startup::load_keyring(settings)?;
+    let database = startup::prepare_database(settings).await?;
+    let admin = db::admin_pool(&database.urls.admin).await?;
+    let result = match command {
+        KeysCommand::Generate => Ok(()),
+        KeysCommand::Status => {
+            let counts = maintenance::status(&admin, &keyring).await?;
+            println!("sealing key: {}", keyring.sealing_key_id());
+            println!("{:<34} {:>12}  state", "key id", "credentials");
+            for k in &counts {
+                let state = if k.key_id == keyring.sealing_key_id().as_str() {
+                    "seals (current)"
+                } else if k.in_keyring {
+                    "opens only: run `paddock keys rewrap`"
+                } else {
+                    "MISSING from PADDOCK_SEAL_KEYS"
+                };
+                println!("{:<34} {:>12}  {state}", k.key_id, k.credentials);
+            }
+            if counts.is_empty() {
+                println!("(no credentials yet)");
+            }
+            Ok(())
+        }
+        KeysCommand::Rewrap {
+            batch_size,
+            pause_ms,
+        } => {
+            let report = maintenance::rewrap(
+                &admin,
+                &keyring,
+                batch_size.clamp(1, 10_000),
+                std::time::Duration::from_millis(pause_ms),
+                |r| eprintln!("batch {}: {} re-sealed so far", r.batches, r.rewrapped),
+            )
+            .await?;
+            println!(
+                "rewrap done: {} re-sealed under `{}`, {} could not be opened, in {} batch(es)",
+                report.rewrapped,
+                keyring.sealing_key_id(),
+                report.failed,
+                report.batches
+            );
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} credential(s) could not be opened; see the log",
+                    report.failed
+                );
+            }
+            Ok(())
+        }
+    };
+    admin.close().await;
+    database.shutdown();
+    result
 }

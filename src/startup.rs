@@ -10,6 +10,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
+    alpaca::sim::{self, SimOptions, Simulator},
     config::{RunEnv, Settings},
     db::{self, Database},
     seal::Keyring,
@@ -41,14 +42,33 @@ pub async fn check_posture(pool: &sqlx::PgPool) -> anyhow::Result<()> {
 }
 
 /// `paddock serve`.
-pub async fn serve(settings: Settings, _alpaca_sim: bool) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings, alpaca_sim: bool) -> anyhow::Result<()> {
+    let keyring = load_keyring(&settings)?;
+    let _simulator = if alpaca_sim {
+        let (addr, simulator, task) =
+            sim::spawn(([127, 0, 0, 1], 0).into(), SimOptions::default()).await?;
+        settings.alpaca.paper_url = Simulator::paper_url(addr);
+        settings.alpaca.live_url = Simulator::live_url(addr);
+        tracing::info!("Alpaca simulator running in-process on http://{addr}");
+        Some((simulator, task))
+    } else {
+        None
+    };
     let database = prepare_database(&settings).await?;
-    let result = serve_on(&settings, &database).await;
+    let result = serve_on(&settings, &database, keyring).await;
     database.shutdown();
     result
 }
 
-async fn serve_on(settings: &Settings, database: &Database) -> anyhow::Result<()> {
+async fn serve_on(
+    settings: &Settings,
+    database: &Database,
+    keyring: Keyring,
+) -> anyhow::Result<()> {
+    let admin = db::admin_pool(&database.urls.admin).await?;
+    let checked = crate::maintenance::check_keys_present(&admin, &keyring).await;
+    admin.close().await;
+    checked?;
     let pool = db::app_pool(&database.urls.app).await?;
     check_posture(&pool).await?;
     tokio::task::spawn_blocking(crate::password::warm_up).await?;
@@ -57,7 +77,7 @@ async fn serve_on(settings: &Settings, database: &Database) -> anyhow::Result<()
         pool: pool.clone(),
         alpaca: crate::alpaca::Client::new(&settings.alpaca)
             .context("building the HTTP client for Alpaca")?,
-        sealer: Arc::new(load_keyring(settings)?),
+        sealer: Arc::new(keyring),
         settings: Arc::new(WebSettings {
             signup: settings.signup,
             secure_cookies: settings.secure_cookies(),

@@ -3,6 +3,7 @@
 mod activity;
 mod assets;
 mod auth;
+mod credentials;
 mod csrf;
 mod forms;
 mod org;
@@ -40,6 +41,16 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 pub fn router(state: AppState) -> Router {
     let members_only = Router::new()
         .route("/portfolio", get(portfolio::show))
+        .route(
+            "/credentials",
+            get(credentials::index).post(credentials::create),
+        )
+        .route("/credentials/new", get(credentials::new))
+        .route(
+            "/credentials/{id}/rotate",
+            get(credentials::rotate_form).post(credentials::rotate),
+        )
+        .route("/credentials/{id}/delete", post(credentials::delete))
         .route("/activity", get(activity::index))
         .route("/org", get(org::show))
         .route("/org/invites", post(org::create_invite))

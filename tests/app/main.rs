@@ -1,5 +1,7 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
 mod auth;
+mod browser;
+mod credentials;
 mod helpers;
 mod isolation;

@@ -1,0 +1,139 @@
+//! Sealing a key pair into its row, and unsealing it for exactly one use.
+//!
+//! The associated data of each sealed value names its organization, member,
+//! credential and field, so a sealed value copied into another row does not open.
+//! Unsealed keys live in [`ApiKeys`] (secrecy types, zeroized on drop) and are
+//! never cached: each use opens them again and is recorded as a security event.
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgConnection;
+
+use crate::{
+    alpaca::ApiKeys,
+    db::{
+        self,
+        credentials::Credential,
+        events::{EventKind, Origin},
+    },
+    domain::{CredentialId, MemberId, OrganizationId},
+    seal::{Binding, Field, SealError, Sealed, Sealer},
+};
+
+/// Both sealed halves of a key pair, and the key id that sealed them.
+pub struct SealedPair {
+    pub key_id: Sealed,
+    pub secret: Sealed,
+    pub seal_key_version: String,
+}
+
+fn binding(
+    organization: OrganizationId,
+    member: MemberId,
+    credential: CredentialId,
+    field: Field,
+) -> Binding {
+    Binding {
+        organization_id: organization.0,
+        member_id: member.0,
+        credential_id: credential.0,
+        field,
+    }
+}
+
+/// Seals a key pair for the row `(organization, member, credential)`.
+pub fn seal_pair(
+    sealer: &dyn Sealer,
+    organization: OrganizationId,
+    member: MemberId,
+    credential: CredentialId,
+    keys: &ApiKeys,
+) -> Result<SealedPair, SealError> {
+    Ok(SealedPair {
+        key_id: sealer.seal(
+            keys.key_id(),
+            &binding(organization, member, credential, Field::KeyId),
+        )?,
+        secret: sealer.seal(
+            keys.secret(),
+            &binding(organization, member, credential, Field::Secret),
+        )?,
+        seal_key_version: sealer.sealing_key_id().as_str().to_owned(),
+    })
+}
+
+/// Opens a stored credential's keys. Prefer [`unseal_for`], which records the use.
+pub fn open(sealer: &dyn Sealer, credential: &Credential) -> Result<ApiKeys, SealError> {
+    let at = |field| {
+        binding(
+            credential.organization_id,
+            credential.member_id,
+            credential.id,
+            field,
+        )
+    };
+    let key_id: SecretString = sealer.open(&credential.sealed_key_id, &at(Field::KeyId))?;
+    let secret: SecretString = sealer.open(&credential.sealed_secret, &at(Field::Secret))?;
+    Ok(ApiKeys::new(key_id.expose_secret(), secret.expose_secret()))
+}
+
+/// Re-seals a credential under the sealer's current key (for `keys rewrap`).
+pub fn rewrap(sealer: &dyn Sealer, credential: &Credential) -> Result<SealedPair, SealError> {
+    let at = |field| {
+        binding(
+            credential.organization_id,
+            credential.member_id,
+            credential.id,
+            field,
+        )
+    };
+    Ok(SealedPair {
+        key_id: sealer.rewrap(&credential.sealed_key_id, &at(Field::KeyId))?,
+        secret: sealer.rewrap(&credential.sealed_secret, &at(Field::Secret))?,
+        seal_key_version: sealer.sealing_key_id().as_str().to_owned(),
+    })
+}
+
+/// Why keys could not be had for a call.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsealError {
+    #[error("the stored keys could not be unsealed: {0}")]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Unseals a credential for one call with `purpose` (e.g. `portfolio`, `order`),
+/// recording a `credential_used` event and the last-used time first.
+pub async fn unseal_for(
+    conn: &mut PgConnection,
+    sealer: &dyn Sealer,
+    credential: &Credential,
+    purpose: &str,
+    origin: &Origin,
+) -> Result<ApiKeys, UnsealError> {
+    let keys = match open(sealer, credential) {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!(credential_id = %credential.id, error = %e, "unsealing failed");
+            return Err(e.into());
+        }
+    };
+    db::credentials::touch(conn, credential.id).await?;
+    db::events::record(
+        conn,
+        EventKind::CredentialUsed,
+        &format!("{}: {purpose}", credential.label),
+        origin,
+    )
+    .await?;
+    Ok(keys)
+}
+
+/// The display form of a key id: `PK…WXYZ` (environment prefix, last four).
+pub fn masked_key(credential: &Credential) -> String {
+    let prefix = match credential.environment {
+        crate::alpaca::Environment::Paper => "PK",
+        crate::alpaca::Environment::Live => "AK",
+    };
+    format!("{prefix}…{}", credential.key_id_last4)
+}
