@@ -2,13 +2,16 @@
 //! sealed and PostgreSQL row-level security keeps members apart.
 
 pub mod alpaca;
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod maintenance;
+pub mod money;
 pub mod password;
+pub mod portfolio;
 pub mod seal;
 pub mod startup;
 pub mod state;

@@ -81,6 +81,7 @@ async fn serve_on(
         settings: Arc::new(WebSettings {
             signup: settings.signup,
             secure_cookies: settings.secure_cookies(),
+            alpaca_deadline: settings.alpaca.request_timeout.min(Duration::from_secs(8)),
         }),
     };
     let sweeper = tokio::spawn(sweep(pool.clone()));

@@ -12,6 +12,8 @@ use crate::{alpaca, config::SignupMode, seal::Sealer};
 pub struct WebSettings {
     pub signup: SignupMode,
     pub secure_cookies: bool,
+    /// How long a page waits for Alpaca before showing the affected accounts as unavailable.
+    pub alpaca_deadline: std::time::Duration,
 }
 
 /// Everything a handler may need, cheap to clone.

@@ -1,5 +1,6 @@
 //! The HTTP layer: one route table, the layers around it, and the handlers.
 
+mod accounts;
 mod activity;
 mod assets;
 mod auth;
@@ -41,6 +42,12 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 pub fn router(state: AppState) -> Router {
     let members_only = Router::new()
         .route("/portfolio", get(portfolio::show))
+        .route("/accounts/{id}", get(accounts::show))
+        .route("/accounts/{id}/orders", post(accounts::place_order))
+        .route(
+            "/accounts/{id}/orders/{order_id}/cancel",
+            post(accounts::cancel_order),
+        )
         .route(
             "/credentials",
             get(credentials::index).post(credentials::create),

@@ -108,3 +108,16 @@ pub async fn set_new_invite(session: &Session, code: &str) -> anyhow::Result<()>
 pub async fn take_new_invite(session: &Session) -> anyhow::Result<Option<String>> {
     Ok(session.remove::<String>(NEW_INVITE).await?)
 }
+
+const FLASH_ALERT: &str = "flash_alert";
+
+/// Leaves a one-time problem message for the next page.
+pub async fn set_flash_alert(session: &Session, message: &str) -> anyhow::Result<()> {
+    session.insert(FLASH_ALERT, message).await?;
+    Ok(())
+}
+
+/// Takes the one-time problem message, if any.
+pub async fn take_flash_alert(session: &Session) -> anyhow::Result<Option<String>> {
+    Ok(session.remove::<String>(FLASH_ALERT).await?)
+}

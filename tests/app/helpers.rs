@@ -205,6 +205,7 @@ impl TestApp {
             settings: Arc::new(WebSettings {
                 signup: options.signup,
                 secure_cookies: false,
+                alpaca_deadline: options.request_timeout + Duration::from_secs(1),
             }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -5,3 +5,4 @@ mod browser;
 mod credentials;
 mod helpers;
 mod isolation;
+mod portfolio;
