@@ -135,6 +135,8 @@ pub async fn fresh_database() -> String {
 /// Knobs for one test app.
 #[derive(Clone)]
 pub struct Options {
+    /// Reuse this database instead of a fresh one.
+    pub database: Option<String>,
     pub signup: SignupMode,
     pub sim_latency: Duration,
     pub request_timeout: Duration,
@@ -143,6 +145,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            database: None,
             signup: SignupMode::Open,
             sim_latency: Duration::ZERO,
             request_timeout: Duration::from_secs(2),
@@ -159,9 +162,7 @@ pub struct TestApp {
     /// Owner pool, for inspecting what is really stored.
     pub admin: PgPool,
     pub sim: Simulator,
-    pub sim_addr: SocketAddr,
     pub keyring: Arc<Keyring>,
-    pub alpaca: ClientConfig,
 }
 
 impl TestApp {
@@ -181,7 +182,10 @@ impl TestApp {
 
     /// Starts an app with a given keyring.
     pub async fn spawn_with_keyring(options: Options, keyring: Arc<Keyring>) -> Self {
-        let database = fresh_database().await;
+        let database = match &options.database {
+            Some(name) => name.clone(),
+            None => fresh_database().await,
+        };
         let app_pool = pool(&url(db::APP_ROLE, &database), 30).await;
         let admin = pool(&url(db::OWNER_ROLE, &database), 4).await;
         let (sim_addr, simulator, _) = sim::spawn(
@@ -226,9 +230,7 @@ impl TestApp {
             pool: app_pool,
             admin,
             sim: simulator,
-            sim_addr,
             keyring,
-            alpaca,
         }
     }
 
@@ -239,15 +241,7 @@ impl TestApp {
 
     /// A new visitor with an empty cookie jar.
     pub fn visitor(&self) -> Visitor {
-        Visitor {
-            base: format!("http://{}", self.addr),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(Policy::none())
-                .build()
-                .expect("client"),
-            csrf: Mutex::new(None),
-        }
+        Visitor::new(&format!("http://{}", self.addr))
     }
 
     /// A visitor who has just created an organization named `org` and is signed in.
@@ -384,6 +378,19 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// A visitor of the app at `base` (e.g. `http://127.0.0.1:1234`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            csrf: Mutex::new(None),
+        }
+    }
+
     /// GET `path`, without following redirects.
     pub async fn get(&self, path: &str) -> Page {
         let page = self

@@ -2,6 +2,7 @@
 
 mod auth;
 mod browser;
+mod cli;
 mod credentials;
 mod helpers;
 mod isolation;
