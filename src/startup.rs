@@ -147,10 +147,10 @@ pub async fn sweep(pool: sqlx::PgPool) {
         if let Err(e) = store.delete_expired().await {
             tracing::warn!(error = %e, "deleting expired sessions failed");
         }
-        if let Ok(mut conn) = pool.acquire().await {
-            if let Err(e) = db::throttle::prune(&mut conn).await {
-                tracing::warn!(error = %e, "pruning sign-in failures failed");
-            }
+        if let Ok(mut conn) = pool.acquire().await
+            && let Err(e) = db::throttle::prune(&mut conn).await
+        {
+            tracing::warn!(error = %e, "pruning sign-in failures failed");
         }
     }
 }

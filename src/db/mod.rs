@@ -95,24 +95,24 @@ pub fn embedded_urls(cluster: &Cluster, database: &str) -> Urls {
 pub async fn app_pool(url: &SecretString) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url.expose_secret())
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-    Ok(PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .context("connecting to the database as the app role")?)
+        .context("connecting to the database as the app role")
 }
 
 /// A small pool for the admin (owner) role.
 pub async fn admin_pool(url: &SecretString) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url.expose_secret())
         .context("DATABASE_ADMIN_URL is not a valid PostgreSQL URL")?;
-    Ok(PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-        .context("connecting to the database as the admin role")?)
+        .context("connecting to the database as the admin role")
 }
 
 async fn connect_one(url: &str) -> anyhow::Result<PgPool> {

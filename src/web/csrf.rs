@@ -48,10 +48,10 @@ pub async fn guard(session: Session, request: Request, next: Next) -> Response {
 }
 
 fn is_cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return true;
-        }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
     }
     match (
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),

@@ -255,11 +255,14 @@ async fn a_cross_site_post_is_refused_even_with_a_valid_token() {
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "same-origin POST works");
 }
 
+/// Form fields, the id of the expected error element, and part of its message.
+type SignupCase<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 #[tokio::test]
 async fn invalid_sign_up_input_gets_422_with_messages_and_keeps_what_was_typed() {
     let app = TestApp::spawn().await;
     let visitor = app.visitor();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[SignupCase] = &[
         (
             &[
                 ("email", "not-an-email"),
