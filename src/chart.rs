@@ -10,8 +10,8 @@ pub const WIDTH: f64 = 720.0;
 /// Drawing area height.
 pub const HEIGHT: f64 = 200.0;
 const PAD_LEFT: f64 = 8.0;
-const PAD_TOP: f64 = 12.0;
-const PAD_BOTTOM: f64 = 24.0;
+const PAD_TOP: f64 = 10.0;
+const PAD_BOTTOM: f64 = 10.0;
 
 /// Everything the template needs to draw and describe the chart.
 #[derive(Debug, Clone)]

@@ -57,12 +57,12 @@ impl OrderRow {
             id: o.id.to_string(),
             submitted: when(o.submitted_at.unwrap_or(o.created_at)),
             symbol: o.symbol.clone(),
-            side: o.side.clone(),
+            side: capitalized(&o.side),
             quantity: o.qty.map(|q| q.to_string()).unwrap_or_default(),
-            order_type: o.order_type.clone(),
+            order_type: capitalized(&o.order_type),
             limit_price: o.limit_price.map(money).unwrap_or_default(),
             time_in_force: o.time_in_force.to_uppercase(),
-            status: o.status.clone(),
+            status: capitalized(&o.status.replace('_', " ")),
             filled: match o.filled_avg_price {
                 Some(price) => format!("{} @ {}", o.filled_qty, money(price)),
                 None => String::new(),
@@ -346,18 +346,7 @@ pub async fn place_order(
     match placed {
         Ok(order) => {
             tracing::info!(order_id = %order.id, status = %order.status, "order placed");
-            session::set_flash(
-                &session,
-                &format!(
-                    "Order {} is {}: {} {} {}.",
-                    order.id,
-                    order.status,
-                    request.side.as_str(),
-                    request.qty,
-                    request.symbol
-                ),
-            )
-            .await?;
+            session::set_flash(&session, &order_summary(&request, &order)).await?;
             Ok(Redirect::to(&format!("/accounts/{}", credential.id)).into_response())
         }
         Err(e @ (AlpacaError::Refused(_) | AlpacaError::Unprocessable(_))) => Ok(page(
@@ -380,6 +369,33 @@ pub async fn place_order(
             ))
         }
     }
+}
+
+/// "Limit order placed: buy 3 AAPL at $101.25, good till canceled. Status: new."
+fn order_summary(request: &OrderRequest, order: &Order) -> String {
+    let (kind, price) = match request.limit_price {
+        Some(p) => ("Limit", format!(" at {}", money(p))),
+        None => ("Market", String::new()),
+    };
+    let tif = match request.time_in_force {
+        TimeInForce::Day => "for the day",
+        TimeInForce::Gtc => "good till canceled",
+    };
+    format!(
+        "{kind} order placed: {} {} {}{price}, {tif}. Status: {}.",
+        request.side.as_str(),
+        request.qty,
+        request.symbol,
+        order.status
+    )
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// `POST /accounts/{id}/orders/{order_id}/cancel`.
@@ -419,7 +435,7 @@ pub async fn cancel_order(
         .await;
     drop(keys);
     match result {
-        Ok(()) => session::set_flash(&session, &format!("Order {order_id} was canceled.")).await?,
+        Ok(()) => session::set_flash(&session, "The order was canceled.").await?,
         Err(AlpacaError::NotFound) => {
             session::set_flash_alert(
                 &session,

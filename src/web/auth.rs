@@ -269,7 +269,7 @@ pub async fn signup(
         (true, true) if invite_only => errors.add("invite_code", "Enter your invite code."),
         (true, true) => errors.add(
             "organization_name",
-            "Give an organization name to create one, or an invite code to join one.",
+            "Enter an organization name, or an invite code to join one.",
         ),
         (false, false) => errors.add(
             "invite_code",

@@ -169,7 +169,10 @@ async fn verify(state: &AppState, environment: Environment, keys: &ApiKeys) -> V
         }
         Err(e) => {
             tracing::warn!(error = e.kind(), "verifying keys with Alpaca failed");
-            Verified::Unavailable(e.user_message())
+            Verified::Unavailable(format!(
+                "{}. Nothing was saved; try again in a minute.",
+                e.user_message()
+            ))
         }
     }
 }

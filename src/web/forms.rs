@@ -23,6 +23,11 @@ impl FieldErrors {
             .map(|(_, m)| m.as_str())
     }
 
+    /// Field names and messages, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(f, m)| (f.as_ref(), m.as_str()))
+    }
+
     /// Whether the form is valid.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -331,7 +331,7 @@ async fn invalid_sign_up_input_gets_422_with_messages_and_keeps_what_was_typed()
         assert!(text.contains(message), "{error_id}: {text}");
         assert!(
             page.body
-                .contains(&format!("aria-describedby=\"{error_id}\""))
+                .contains(&format!("aria-describedby=\"{error_id}"))
         );
         assert!(page.alert().contains("fix"), "summary in role=alert");
         assert!(

@@ -328,10 +328,9 @@ async fn an_order_reaches_alpaca_with_exactly_what_was_entered() {
     assert_eq!(o.time_in_force.as_deref(), Some("gtc"));
 
     let page = ada.get(&format!("/accounts/{id}")).await;
-    assert!(
-        page.status_message().contains("is new: buy 3 AAPL"),
-        "{}",
-        page.status_message()
+    assert_eq!(
+        page.status_message(),
+        "Limit order placed: buy 3 AAPL at $101.25, good till canceled. Status: new."
     );
     let open = element_text(&page.body, "<caption>Open orders");
     assert!(open.contains("AAPL") && open.contains("$101.25"), "{open}");
@@ -348,10 +347,14 @@ async fn an_order_reaches_alpaca_with_exactly_what_was_entered() {
     assert_eq!(cancel.status, StatusCode::SEE_OTHER);
     let page = ada.get(&format!("/accounts/{id}")).await;
     assert!(page.status_message().contains("was canceled"));
+    assert!(
+        !page.body.contains("Limit order placed"),
+        "the flash shows once"
+    );
     let open = element_text(&page.body, "<caption>Open orders");
     assert!(open.contains("No open orders"), "{open}");
     let closed = element_text(&page.body, "<caption>Recent closed orders");
-    assert!(closed.contains("canceled"), "{closed}");
+    assert!(closed.contains("Canceled"), "{closed}");
 
     let again = ada
         .post(&format!("/accounts/{id}/orders/{order_id}/cancel"), &[])
@@ -389,7 +392,12 @@ async fn a_market_order_fills_and_changes_the_positions() {
         before + Decimal::TWO
     );
     let page = ada.get(&format!("/accounts/{id}")).await;
-    assert!(page.status_message().contains("is filled"));
+    assert!(
+        page.status_message()
+            .contains("Market order placed: buy 2 SPY, for the day. Status: filled."),
+        "{}",
+        page.status_message()
+    );
 }
 
 #[tokio::test]
