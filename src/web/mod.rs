@@ -86,7 +86,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::not_found() })
         .layer(from_fn(csrf::guard))
         .layer(sessions)
-        .layer(CatchPanicLayer::custom(|_| internal_error_page()))
+        .layer(axum::middleware::map_response(session_store_outage))
+        .layer(panic_guard())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let path = request
@@ -118,6 +119,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// tower-sessions answers a bare, empty 500 when it cannot save a session, which
+/// only happens when its store, the database, is unreachable: say so plainly.
+async fn session_store_outage(response: Response) -> Response {
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return error::AppError::Unavailable(anyhow::anyhow!("the session store failed"))
+            .into_response();
+    }
+    response
+}
+
+/// Turns a handler panic into the plain 500 page; the server keeps serving.
+fn panic_guard() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    CatchPanicLayer::custom(|_| internal_error_page())
+}
+
 fn internal_error_page() -> Response {
     error::error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,5 +160,46 @@ async fn healthz(State(state): State<AppState>) -> Response {
     match probe {
         Ok(Ok(1)) => (StatusCode::OK, "ok").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_plain_500_and_the_router_keeps_serving() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    let secret_detail = "internal detail";
+                    panic!("{secret_detail}");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route("/fine", get(|| async { "fine" }))
+            .layer(panic_guard());
+        let request = |path: &str| {
+            Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .expect("request")
+        };
+        let response = app
+            .clone()
+            .oneshot(request("/boom"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("Something went wrong"));
+        assert!(!body.contains("internal detail") && !body.contains("panicked"));
+        let response = app.oneshot(request("/fine")).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

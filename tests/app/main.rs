@@ -7,3 +7,4 @@ mod credentials;
 mod helpers;
 mod isolation;
 mod portfolio;
+mod resilience;
