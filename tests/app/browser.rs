@@ -621,3 +621,131 @@ async fn pages_work_with_javascript_disabled() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_member_enrolls_rotates_and_deletes_a_paper_credential() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::launch(&app).await;
+    browser.sign_up_owner("ada@example.com", "Club").await;
+    browser.assert_path("/portfolio").await;
+    browser.click_link("Add credential").await;
+    browser.assert_path("/credentials/new").await;
+    browser.fill("Label", "Main paper").await;
+    browser.fill("API key ID", "PKBROWSERACCOUNTWXYZ").await;
+    browser
+        .fill("Secret key", "browsersecret00000000000000000000000001")
+        .await;
+    browser.click_button("Save credential").await;
+    browser.assert_path("/credentials").await;
+    let html = browser.html().await;
+    assert!(html.contains("PK…WXYZ"), "masked key in the list");
+    assert!(!html.contains("PKBROWSERACCOUNTWXYZ") && !html.contains("browsersecret"));
+    assert!(
+        browser
+            .text_of("[role=status]")
+            .await
+            .unwrap_or_default()
+            .contains("Saved")
+    );
+
+    browser.click_link("Rotate").await;
+    browser.fill("API key ID", "PKBROWSERACCOUNTNEWK").await;
+    browser
+        .fill("Secret key", "browsersecret00000000000000000000000002")
+        .await;
+    browser.click_button("Replace keys").await;
+    browser.assert_path("/credentials").await;
+    let html = browser.html().await;
+    assert!(
+        html.contains("PK…NEWK") && !html.contains("PK…WXYZ"),
+        "rotated"
+    );
+
+    browser.click_button("Delete").await;
+    browser.assert_path("/credentials").await;
+    assert!(browser.text().await.contains("No credentials yet."));
+    browser.click_link("Activity").await;
+    let text = browser.text().await;
+    for event in [
+        "Credential added",
+        "Credential rotated",
+        "Credential deleted",
+    ] {
+        assert!(text.contains(event), "{event}");
+    }
+    browser.close().await;
+}
+
+/// Two accounts, the aggregated portfolio and chart, then a limit order placed and cancelled.
+async fn trade_through_the_pages(javascript: bool) {
+    let app = TestApp::spawn().await;
+    let browser = Browser::launch(&app).await;
+    if !javascript {
+        browser.disable_javascript().await;
+    }
+    browser.sign_up_owner("ada@example.com", "Club").await;
+    for (label, key) in [
+        ("First", "PKBROWSERFIRST000001"),
+        ("Second", "PKBROWSERSECOND00002"),
+    ] {
+        browser.goto("/credentials/new").await;
+        browser.fill("Label", label).await;
+        browser.fill("API key ID", key).await;
+        browser
+            .fill("Secret key", "browsersecret00000000000000000000000001")
+            .await;
+        browser.click_button("Save credential").await;
+        browser.assert_path("/credentials").await;
+    }
+    browser.click_link("Portfolio").await;
+    let html = browser.html().await;
+    let first = app.sim.account("PKBROWSERFIRST000001").expect("first");
+    let second = app.sim.account("PKBROWSERSECOND00002").expect("second");
+    let total = paddock::money::money(first.equity() + second.equity());
+    assert!(
+        browser.text().await.contains(&total),
+        "aggregated equity {total}"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("class=\"line\""),
+        "the chart is drawn"
+    );
+    assert!(html.contains("<caption>Positions</caption>"));
+
+    browser.click_link("First").await;
+    assert!(browser.current_path().await.starts_with("/accounts/"));
+    browser.fill("Symbol", "MSFT").await;
+    browser.fill("Quantity", "2").await;
+    browser.fill("Order type", "Limit").await;
+    browser.fill("Limit price", "123.45").await;
+    browser.click_button("Place order").await;
+    let status = browser.text_of("[role=status]").await.unwrap_or_default();
+    assert!(
+        status.contains("Limit order placed: buy 2 MSFT at $123.45"),
+        "{status}\n{}",
+        browser.text().await
+    );
+    let orders = app.sim.order_requests();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].limit_price.as_deref(), Some("123.45"));
+    assert!(
+        browser.text().await.contains("$123.45"),
+        "listed under open orders"
+    );
+
+    browser.click_button("Cancel").await;
+    let status = browser.text_of("[role=status]").await.unwrap_or_default();
+    assert!(status.contains("canceled"), "{status}");
+    assert!(browser.text().await.contains("No open orders."));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_member_with_two_accounts_sees_the_portfolio_and_trades() {
+    trade_through_the_pages(true).await;
+}
+
+#[tokio::test]
+async fn trading_works_with_javascript_disabled() {
+    trade_through_the_pages(false).await;
+}
