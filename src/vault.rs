@@ -61,16 +61,19 @@ pub fn seal_pair(
     })
 }
 
+/// Where a stored credential's `field` lives: the associated data it is sealed to.
+fn place_of(credential: &Credential, field: Field) -> Binding {
+    binding(
+        credential.organization_id,
+        credential.member_id,
+        credential.id,
+        field,
+    )
+}
+
 /// Opens a stored credential's keys. Prefer [`unseal_for`], which records the use.
 pub fn open(sealer: &dyn Sealer, credential: &Credential) -> Result<ApiKeys, SealError> {
-    let at = |field| {
-        binding(
-            credential.organization_id,
-            credential.member_id,
-            credential.id,
-            field,
-        )
-    };
+    let at = |field| place_of(credential, field);
     let key_id: SecretString = sealer.open(&credential.sealed_key_id, &at(Field::KeyId))?;
     let secret: SecretString = sealer.open(&credential.sealed_secret, &at(Field::Secret))?;
     Ok(ApiKeys::new(key_id.expose_secret(), secret.expose_secret()))
@@ -78,14 +81,7 @@ pub fn open(sealer: &dyn Sealer, credential: &Credential) -> Result<ApiKeys, Sea
 
 /// Re-seals a credential under the sealer's current key (for `keys rewrap`).
 pub fn rewrap(sealer: &dyn Sealer, credential: &Credential) -> Result<SealedPair, SealError> {
-    let at = |field| {
-        binding(
-            credential.organization_id,
-            credential.member_id,
-            credential.id,
-            field,
-        )
-    };
+    let at = |field| place_of(credential, field);
     Ok(SealedPair {
         key_id: sealer.rewrap(&credential.sealed_key_id, &at(Field::KeyId))?,
         secret: sealer.rewrap(&credential.sealed_secret, &at(Field::Secret))?,

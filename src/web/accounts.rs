@@ -15,27 +15,19 @@ use uuid::Uuid;
 
 use crate::{
     alpaca::{AlpacaError, Environment, Order, OrderRequest, OrderType, Side, TimeInForce},
-    db::{self, credentials::Credential},
-    domain::CredentialId,
     error::AppError,
     money::money,
     portfolio::{self, Period, Totals},
     state::AppState,
     vault::{self, UnsealError},
     web::{
+        credentials::own_credential,
         forms::{FieldErrors, when},
-        portfolio::{ChartView, PeriodQuery, PositionRow, SummaryView, fetch_all},
-        session,
+        portfolio::{ChartView, PeriodQuery, PositionRow, SummaryView, UNSEAL_FAILED, fetch_all},
+        session::{self, Once},
         tenant::{Ctx, Tx},
     },
 };
-
-async fn own_credential(tx: &mut Tx, id: &str) -> Result<Credential, AppError> {
-    let id = CredentialId::parse(id).ok_or(AppError::NotFound)?;
-    db::credentials::find(tx, id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
 
 /// One row of an orders table.
 pub struct OrderRow {
@@ -137,8 +129,8 @@ pub async fn show(
         "portfolio",
     )
     .await?;
-    let status = session::take_flash(&session).await?;
-    let mut alert = session::take_flash_alert(&session).await?;
+    let status = session::take_once(&session, Once::Status).await?;
+    let mut alert = session::take_once(&session, Once::Alert).await?;
     let mut page = AccountPage {
         id: credential.id.to_string(),
         label: credential.label.clone(),
@@ -334,7 +326,12 @@ pub async fn place_order(
     {
         Ok(keys) => keys,
         Err(UnsealError::Seal(_)) => {
-            return Ok(page(ctx, errors, Some("The stored keys for this account could not be unsealed. Rotate or re-enroll them.".into()), StatusCode::CONFLICT));
+            return Ok(page(
+                ctx,
+                errors,
+                Some(UNSEAL_FAILED.into()),
+                StatusCode::CONFLICT,
+            ));
         }
         Err(UnsealError::Database(e)) => return Err(e.into()),
     };
@@ -346,7 +343,7 @@ pub async fn place_order(
     match placed {
         Ok(order) => {
             tracing::info!(order_id = %order.id, status = %order.status, "order placed");
-            session::set_flash(&session, &order_summary(&request, &order)).await?;
+            session::set_once(&session, Once::Status, &order_summary(&request, &order)).await?;
             Ok(Redirect::to(&format!("/accounts/{}", credential.id)).into_response())
         }
         Err(e @ (AlpacaError::Refused(_) | AlpacaError::Unprocessable(_))) => Ok(page(
@@ -420,11 +417,7 @@ pub async fn cancel_order(
     {
         Ok(keys) => keys,
         Err(UnsealError::Seal(_)) => {
-            session::set_flash_alert(
-                &session,
-                "The stored keys for this account could not be unsealed.",
-            )
-            .await?;
+            session::set_once(&session, Once::Alert, UNSEAL_FAILED).await?;
             return Ok(back);
         }
         Err(UnsealError::Database(e)) => return Err(e.into()),
@@ -435,22 +428,24 @@ pub async fn cancel_order(
         .await;
     drop(keys);
     match result {
-        Ok(()) => session::set_flash(&session, "The order was canceled.").await?,
+        Ok(()) => session::set_once(&session, Once::Status, "The order was canceled.").await?,
         Err(AlpacaError::NotFound) => {
-            session::set_flash_alert(
+            session::set_once(
                 &session,
+                Once::Alert,
                 "Alpaca could not find that order; it may have filled or been canceled already.",
             )
             .await?
         }
         Err(AlpacaError::Unprocessable(message) | AlpacaError::Refused(message)) => {
-            session::set_flash_alert(
+            session::set_once(
                 &session,
+                Once::Alert,
                 &format!("Alpaca could not cancel that order: {message}"),
             )
             .await?
         }
-        Err(e) => session::set_flash_alert(&session, &super::portfolio::describe(&e)).await?,
+        Err(e) => session::set_once(&session, Once::Alert, &super::portfolio::describe(&e)).await?,
     }
     Ok(back)
 }

@@ -20,7 +20,11 @@ use crate::{
     error::AppError,
     password,
     state::AppState,
-    web::{forms::FieldErrors, session, tenant::ClientOrigin},
+    web::{
+        forms::FieldErrors,
+        session::{self, Once},
+        tenant::ClientOrigin,
+    },
 };
 
 const BAD_CREDENTIALS: &str = "That email and password do not match an account.";
@@ -48,7 +52,7 @@ pub async fn login_form(session: Session) -> Result<Response, AppError> {
     if session::signed_in(&session).await?.is_some() {
         return Ok(Redirect::to("/portfolio").into_response());
     }
-    let status = session::take_flash(&session).await?;
+    let status = session::take_once(&session, Once::Status).await?;
     Ok(LoginPage {
         csrf: session::csrf_token(&session).await?,
         email: String::new(),

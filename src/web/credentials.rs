@@ -22,7 +22,7 @@ use crate::{
     vault,
     web::{
         forms::{FieldErrors, when},
-        session,
+        session::{self, Once},
         tenant::{Ctx, Tx},
     },
 };
@@ -60,7 +60,7 @@ pub async fn index(ctx: Ctx, mut tx: Tx, session: Session) -> Result<IndexPage, 
             label: c.label,
         })
         .collect();
-    let status = session::take_flash(&session).await?;
+    let status = session::take_once(&session, Once::Status).await?;
     Ok(IndexPage { ctx, rows, status })
 }
 
@@ -270,8 +270,9 @@ pub async fn create(
         &ctx.origin,
     )
     .await?;
-    session::set_flash(
+    session::set_once(
         &session,
+        Once::Status,
         &format!(
             "Saved “{label}”: Alpaca account {account_number} ({}).",
             environment.label()
@@ -307,7 +308,12 @@ pub struct RotateForm {
     secret_key: SecretString,
 }
 
-async fn own_credential(tx: &mut Tx, id: &str) -> Result<db::credentials::Credential, AppError> {
+/// One of the member's credentials by its URL id; unknown and other members'
+/// ids are the same 404.
+pub(super) async fn own_credential(
+    tx: &mut Tx,
+    id: &str,
+) -> Result<db::credentials::Credential, AppError> {
     let id = CredentialId::parse(id).ok_or(AppError::NotFound)?;
     db::credentials::find(tx, id)
         .await?
@@ -416,8 +422,9 @@ pub async fn rotate(
         &ctx.origin,
     )
     .await?;
-    session::set_flash(
+    session::set_once(
         &session,
+        Once::Status,
         &format!("Replaced the keys of “{}”.", credential.label),
     )
     .await?;
@@ -436,6 +443,11 @@ pub async fn delete(
         .await?
         .ok_or(AppError::NotFound)?;
     db::events::record(&mut tx, EventKind::CredentialDeleted, &label, &ctx.origin).await?;
-    session::set_flash(&session, &format!("Deleted “{label}” and its sealed keys.")).await?;
+    session::set_once(
+        &session,
+        Once::Status,
+        &format!("Deleted “{label}” and its sealed keys."),
+    )
+    .await?;
     Ok(Redirect::to("/credentials").into_response())
 }

@@ -12,7 +12,7 @@ use crate::{
     web::{
         auth::invite_hash,
         forms::when,
-        session,
+        session::{self, Once},
         tenant::{Ctx, Tx},
     },
 };
@@ -43,7 +43,7 @@ pub async fn show(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Response, Ap
             joined: when(m.joined),
         })
         .collect();
-    let new_invite = session::take_new_invite(&session).await?;
+    let new_invite = session::take_once(&session, Once::NewInvite).await?;
     Ok(OrgPage {
         is_owner: ctx.member.role == Role::Owner,
         ctx,
@@ -67,6 +67,6 @@ pub async fn create_invite(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Res
         &ctx.origin,
     )
     .await?;
-    session::set_new_invite(&session, &code).await?;
+    session::set_once(&session, Once::NewInvite, &code).await?;
     Ok(Redirect::to("/org").into_response())
 }

@@ -128,7 +128,8 @@ pub struct CardView {
 /// The outcome of one account's fetch.
 pub type Fetched = Result<Snapshot, String>;
 
-const UNSEAL_FAILED: &str =
+/// Shown instead of an account's data when its stored keys do not open.
+pub const UNSEAL_FAILED: &str =
     "The stored keys for this account could not be unsealed. Rotate or re-enroll them.";
 
 /// Unseals each credential (recording the use) and fetches all accounts concurrently.

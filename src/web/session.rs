@@ -10,7 +10,6 @@ const MEMBER: &str = "member_id";
 const ORGANIZATION: &str = "organization_id";
 const SIGNED_IN_AT: &str = "signed_in_at";
 const CSRF: &str = "csrf_token";
-const FLASH: &str = "flash";
 
 /// Sessions end this long after sign-in, however active.
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
@@ -85,39 +84,34 @@ pub async fn sign_out(session: &Session) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Leaves a one-time message for the next page.
-pub async fn set_flash(session: &Session, message: &str) -> anyhow::Result<()> {
-    session.insert(FLASH, message).await?;
+/// Values kept in the session until the next page shows them, once.
+#[derive(Clone, Copy, Debug)]
+pub enum Once {
+    /// A confirmation, shown with `role="status"`.
+    Status,
+    /// A problem, shown with `role="alert"`.
+    Alert,
+    /// A freshly created invite code.
+    NewInvite,
+}
+
+impl Once {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Status => "flash",
+            Self::Alert => "flash_alert",
+            Self::NewInvite => "new_invite_code",
+        }
+    }
+}
+
+/// Keeps `value` for the next page.
+pub async fn set_once(session: &Session, kind: Once, value: &str) -> anyhow::Result<()> {
+    session.insert(kind.key(), value).await?;
     Ok(())
 }
 
-/// Takes the one-time message, if any.
-pub async fn take_flash(session: &Session) -> anyhow::Result<Option<String>> {
-    Ok(session.remove::<String>(FLASH).await?)
-}
-
-const NEW_INVITE: &str = "new_invite_code";
-
-/// Keeps a freshly created invite code until the next page shows it, once.
-pub async fn set_new_invite(session: &Session, code: &str) -> anyhow::Result<()> {
-    session.insert(NEW_INVITE, code).await?;
-    Ok(())
-}
-
-/// Takes the freshly created invite code, if any.
-pub async fn take_new_invite(session: &Session) -> anyhow::Result<Option<String>> {
-    Ok(session.remove::<String>(NEW_INVITE).await?)
-}
-
-const FLASH_ALERT: &str = "flash_alert";
-
-/// Leaves a one-time problem message for the next page.
-pub async fn set_flash_alert(session: &Session, message: &str) -> anyhow::Result<()> {
-    session.insert(FLASH_ALERT, message).await?;
-    Ok(())
-}
-
-/// Takes the one-time problem message, if any.
-pub async fn take_flash_alert(session: &Session) -> anyhow::Result<Option<String>> {
-    Ok(session.remove::<String>(FLASH_ALERT).await?)
+/// Takes the value kept for this page, if any.
+pub async fn take_once(session: &Session, kind: Once) -> anyhow::Result<Option<String>> {
+    Ok(session.remove::<String>(kind.key()).await?)
 }
