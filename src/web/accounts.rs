@@ -368,7 +368,7 @@ pub async fn place_order(
     }
 }
 
-/// "Limit order placed: buy 3 AAPL at $101.25, good till canceled. Status: new."
+/// "Limit order placed: buy 3 AAPL at $101.25, good till canceled. Status: new. Order ID: …."
 fn order_summary(request: &OrderRequest, order: &Order) -> String {
     let (kind, price) = match request.limit_price {
         Some(p) => ("Limit", format!(" at {}", money(p))),
@@ -379,11 +379,12 @@ fn order_summary(request: &OrderRequest, order: &Order) -> String {
         TimeInForce::Gtc => "good till canceled",
     };
     format!(
-        "{kind} order placed: {} {} {}{price}, {tif}. Status: {}.",
+        "{kind} order placed: {} {} {}{price}, {tif}. Status: {}. Order ID: {}.",
         request.side.as_str(),
         request.qty,
         request.symbol,
-        order.status
+        order.status,
+        order.id
     )
 }
 

@@ -328,9 +328,12 @@ async fn an_order_reaches_alpaca_with_exactly_what_was_entered() {
     assert_eq!(o.time_in_force.as_deref(), Some("gtc"));
 
     let page = ada.get(&format!("/accounts/{id}")).await;
+    let order_id = app.sim.account(KEYS[0]).expect("acct").orders[0].id;
     assert_eq!(
         page.status_message(),
-        "Limit order placed: buy 3 AAPL at $101.25, good till canceled. Status: new."
+        format!(
+            "Limit order placed: buy 3 AAPL at $101.25, good till canceled. Status: new. Order ID: {order_id}."
+        )
     );
     let open = element_text(&page.body, "<caption>Open orders");
     assert!(open.contains("AAPL") && open.contains("$101.25"), "{open}");
@@ -340,7 +343,6 @@ async fn an_order_reaches_alpaca_with_exactly_what_was_entered() {
         .expect("count");
     assert_eq!(used, 1, "the order is on the record");
 
-    let order_id = app.sim.account(KEYS[0]).expect("acct").orders[0].id;
     let cancel = ada
         .post(&format!("/accounts/{id}/orders/{order_id}/cancel"), &[])
         .await;
