@@ -23,7 +23,9 @@ use crate::{
     web::{
         credentials::own_credential,
         forms::{FieldErrors, when},
-        portfolio::{ChartView, PeriodQuery, PositionRow, SummaryView, UNSEAL_FAILED, fetch_all},
+        portfolio::{
+            ChartView, PeriodQuery, PositionRow, SummaryView, UNSEAL_FAILED, fetch_all, unseal_all,
+        },
         session::{self, Once},
         tenant::{Ctx, Tx},
     },
@@ -119,16 +121,10 @@ pub async fn show(
 ) -> Result<AccountPage, AppError> {
     let credential = own_credential(&mut tx, &id).await?;
     let period = Period::parse(query.period.as_deref());
-    let mut results = fetch_all(
-        &state,
-        &ctx,
-        &mut tx,
-        std::slice::from_ref(&credential),
-        period,
-        true,
-        "portfolio",
-    )
-    .await?;
+    let credentials = std::slice::from_ref(&credential);
+    let keys = unseal_all(&state, &ctx, &mut tx, credentials, "portfolio").await?;
+    tx.finish().await?;
+    let mut results = fetch_all(&state, credentials, keys, period, true).await?;
     let status = session::take_once(&session, Once::Status).await?;
     let mut alert = session::take_once(&session, Once::Alert).await?;
     let mut page = AccountPage {
@@ -335,6 +331,7 @@ pub async fn place_order(
         }
         Err(UnsealError::Database(e)) => return Err(e.into()),
     };
+    tx.finish().await?;
     let placed = state
         .alpaca
         .place_order(credential.environment, &keys, &request)
@@ -423,6 +420,7 @@ pub async fn cancel_order(
         }
         Err(UnsealError::Database(e)) => return Err(e.into()),
     };
+    tx.finish().await?;
     let result = state
         .alpaca
         .cancel_order(credential.environment, &keys, order_id)

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::{
-    alpaca::{AlpacaError, Environment, Position},
+    alpaca::{AlpacaError, ApiKeys, Environment, Position},
     chart::{self, Chart},
     db::{self, credentials::Credential},
     error::AppError,
@@ -132,32 +132,50 @@ pub type Fetched = Result<Snapshot, String>;
 pub const UNSEAL_FAILED: &str =
     "The stored keys for this account could not be unsealed. Rotate or re-enroll them.";
 
-/// Unseals each credential (recording the use) and fetches all accounts concurrently.
-pub async fn fetch_all(
+/// Unseals each credential for `purpose`, recording each use on the request's
+/// transaction; `None` where the stored keys do not open.
+pub async fn unseal_all(
     state: &AppState,
     ctx: &Ctx,
     tx: &mut Tx,
     credentials: &[Credential],
-    period: Period,
-    with_orders: bool,
     purpose: &str,
-) -> Result<Vec<Fetched>, AppError> {
-    let mut tasks = Vec::with_capacity(credentials.len());
+) -> Result<Vec<Option<ApiKeys>>, AppError> {
+    let mut keys = Vec::with_capacity(credentials.len());
     for credential in credentials {
         match vault::unseal_for(tx, state.sealer.as_ref(), credential, purpose, &ctx.origin).await {
-            Ok(keys) => {
-                let client = state.alpaca.clone();
-                let environment: Environment = credential.environment;
-                let deadline = state.settings.alpaca_deadline;
-                tasks.push(Some(tokio::spawn(async move {
-                    portfolio::fetch(&client, environment, keys, period, with_orders, deadline)
-                        .await
-                })));
-            }
-            Err(UnsealError::Seal(_)) => tasks.push(None),
+            Ok(pair) => keys.push(Some(pair)),
+            Err(UnsealError::Seal(_)) => keys.push(None),
             Err(UnsealError::Database(e)) => return Err(e.into()),
         }
     }
+    Ok(keys)
+}
+
+/// Fetches every account concurrently with its unsealed keys, which each task
+/// consumes (and drops) as soon as its calls finish.
+pub async fn fetch_all(
+    state: &AppState,
+    credentials: &[Credential],
+    keys: Vec<Option<ApiKeys>>,
+    period: Period,
+    with_orders: bool,
+) -> Result<Vec<Fetched>, AppError> {
+    let tasks: Vec<_> = credentials
+        .iter()
+        .zip(keys)
+        .map(|(credential, keys)| {
+            let client = state.alpaca.clone();
+            let environment: Environment = credential.environment;
+            let deadline = state.settings.alpaca_deadline;
+            keys.map(|keys| {
+                tokio::spawn(async move {
+                    portfolio::fetch(&client, environment, keys, period, with_orders, deadline)
+                        .await
+                })
+            })
+        })
+        .collect();
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
         results.push(match task {
@@ -207,16 +225,9 @@ pub async fn show(
         return Ok(EmptyPortfolio { ctx }.into_response());
     }
     let period = Period::parse(query.period.as_deref());
-    let results = fetch_all(
-        &state,
-        &ctx,
-        &mut tx,
-        &credentials,
-        period,
-        false,
-        "portfolio",
-    )
-    .await?;
+    let keys = unseal_all(&state, &ctx, &mut tx, &credentials, "portfolio").await?;
+    tx.finish().await?;
+    let results = fetch_all(&state, &credentials, keys, period, false).await?;
 
     let snapshots: Vec<&Snapshot> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     let totals = Totals::of(snapshots.iter().map(|s| &s.account));

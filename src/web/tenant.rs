@@ -28,20 +28,39 @@ use crate::{
 type Shared = Arc<Mutex<Option<Transaction<'static, Postgres>>>>;
 
 /// The request's transaction, as a handler extractor. Derefs to a connection.
-pub struct Tx(
-    OwnedMappedMutexGuard<Option<Transaction<'static, Postgres>>, Transaction<'static, Postgres>>,
-);
+pub struct Tx {
+    guard: OwnedMappedMutexGuard<
+        Option<Transaction<'static, Postgres>>,
+        Transaction<'static, Postgres>,
+    >,
+    shared: Shared,
+}
+
+impl Tx {
+    /// Commits the request's database work now and returns the connection to the
+    /// pool, for handlers that go on to wait for Alpaca: a slow or hung Alpaca
+    /// must not hold pooled connections that every other request needs.
+    pub async fn finish(self) -> Result<(), AppError> {
+        let Self { guard, shared } = self;
+        drop(guard);
+        let tx = shared.lock().await.take();
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
 
 impl Deref for Tx {
     type Target = PgConnection;
     fn deref(&self) -> &PgConnection {
-        &self.0
+        &self.guard
     }
 }
 
 impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.0
+        &mut self.guard
     }
 }
 
@@ -53,9 +72,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Tx {
             parts.extensions.get::<Shared>().cloned().ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("route lacks the tenant layer"))
             })?;
-        let guard: OwnedMutexGuard<_> = shared.lock_owned().await;
+        let guard: OwnedMutexGuard<_> = shared.clone().lock_owned().await;
         OwnedMutexGuard::try_map(guard, Option::as_mut)
-            .map(Tx)
+            .map(|guard| Tx { guard, shared })
             .map_err(|_| AppError::Internal(anyhow::anyhow!("transaction already finished")))
     }
 }

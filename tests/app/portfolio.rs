@@ -571,6 +571,13 @@ async fn alpacas_refusal_is_shown_in_an_alert() {
         page.body.contains("value=\"100000\""),
         "the order is kept to fix"
     );
+    let used: i64 = sqlx::query_scalar(
+        "select count(*) from security_events where kind = 'credential_used' and detail like '%: order'",
+    )
+    .fetch_one(&app.admin)
+    .await
+    .expect("count");
+    assert_eq!(used, 1, "a refused order's key use stays on the record");
 }
 
 #[tokio::test]
@@ -607,4 +614,53 @@ async fn another_members_account_gets_the_same_404_everywhere() {
     }
     assert_eq!(pages[0], pages[1]);
     assert!(app.sim.order_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_hung_alpaca_holds_no_database_connection_while_pages_wait() {
+    let app = TestApp::spawn().await;
+    let ada = app.owner("ada@example.com", "Club").await;
+    seed_credential(
+        &app,
+        "ada@example.com",
+        "Stuck",
+        "PKSTUCKACCOUNT00HANG",
+        Environment::Paper,
+    )
+    .await;
+    let ada = std::sync::Arc::new(ada);
+    let pages: Vec<_> = (0..6)
+        .map(|_| {
+            let ada = ada.clone();
+            tokio::spawn(async move { ada.get("/portfolio").await })
+        })
+        .collect();
+    // The pages now wait for the hung account (the deadline is seconds away).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // As the superuser: other roles cannot see a session's state in pg_stat_activity.
+    let superuser = sqlx::PgPool::connect(&crate::helpers::url("postgres", "postgres"))
+        .await
+        .expect("superuser");
+    let waiting: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity where datname = $1 and usename = 'paddock_app' and state like 'idle in transaction%'",
+    )
+    .bind(&app.database)
+    .fetch_one(&superuser)
+    .await
+    .expect("activity");
+    assert_eq!(
+        waiting, 0,
+        "no transaction is held open while Alpaca is awaited"
+    );
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from security_events where kind = 'credential_used'")
+            .fetch_one(&app.admin)
+            .await
+            .expect("count");
+    assert_eq!(recorded, 6, "each use is committed before the call");
+    for page in pages {
+        let page = page.await.expect("page");
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.alert(), "Alpaca is unavailable right now");
+    }
 }
