@@ -5,7 +5,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion;
-use tower_sessions_sqlx_store::PostgresStore;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -140,7 +139,7 @@ pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
 
 /// Deletes expired sessions and stale sign-in failures every minute.
 pub async fn sweep(pool: sqlx::PgPool) {
-    let store = PostgresStore::new(pool.clone());
+    let store = crate::web::session_store::RevocableStore::new(pool.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;

@@ -31,10 +31,11 @@ pub async fn guard(session: Session, request: Request, next: Next) -> Response {
     let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
     };
-    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-        .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf_token"))
-        .map(|(_, v)| v);
+    // Only the token is copied out; the other fields (passwords, API keys) are
+    // not decoded into fresh strings here.
+    let token = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.into_owned());
     match token {
         Some(token) if session::csrf_matches(&session, &token).await => {
             next.run(Request::from_parts(parts, Body::from(bytes)))

@@ -10,6 +10,7 @@ mod forms;
 mod org;
 mod portfolio;
 pub mod session;
+pub mod session_store;
 pub mod tenant;
 
 use std::time::Duration;
@@ -29,7 +30,6 @@ use tower_http::{
     trace::TraceLayer,
 };
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{error, state::AppState};
 
@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/static/{file}", get(assets::serve));
 
-    let store = PostgresStore::new(state.pool.clone());
+    let store = session_store::RevocableStore::new(state.pool.clone());
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)

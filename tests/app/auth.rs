@@ -579,3 +579,52 @@ async fn unknown_routes_get_the_404_page_and_healthz_answers() {
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body, "ok");
 }
+
+#[tokio::test]
+async fn a_request_racing_the_sign_out_cannot_revive_the_session() {
+    use tower_sessions::SessionStore;
+
+    let app = TestApp::spawn().await;
+    let visitor = app.visitor();
+    let signup = visitor
+        .post(
+            "/signup",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+                ("organization_name", "Club"),
+            ],
+        )
+        .await;
+    let cookie = session_id(&signup).expect("session cookie");
+    let store = paddock::web::session_store::RevocableStore::new(app.pool.clone());
+    let id: tower_sessions::session::Id = cookie.parse().expect("session id");
+    // A request loaded the signed-in session just before the sign-out…
+    let in_flight = store
+        .load(&id)
+        .await
+        .expect("load")
+        .expect("a live session");
+    assert_eq!(
+        visitor.post("/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // …and saves it afterwards, as every request that changes its session does.
+    store.save(&in_flight).await.expect("save");
+
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(app.url("/portfolio"))
+        .header("cookie", format!("paddock_session={cookie}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        replay.status(),
+        StatusCode::SEE_OTHER,
+        "the stolen cookie stays dead"
+    );
+}
