@@ -16,6 +16,9 @@ pub enum AppError {
     /// A POST without a valid CSRF token, or from another site.
     #[error("forbidden")]
     Forbidden,
+    /// Too much password hashing at once; try again shortly.
+    #[error("busy")]
+    Busy,
     /// The database is unreachable or overloaded.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -112,6 +115,18 @@ impl IntoResponse for AppError {
                 "Form expired",
                 "This form was expired or sent from another site, so nothing was changed. Go back, reload the page and try again.",
             ),
+            Self::Busy => {
+                let mut response = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Busy",
+                    "Paddock is busy signing people in. Nothing was changed; try again in a few seconds.",
+                );
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+                response
+            }
             Self::Unavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "database unavailable");
                 error_page(

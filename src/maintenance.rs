@@ -84,7 +84,12 @@ pub async fn rewrap(
                 .await?;
         if batch.is_empty() {
             tx.commit().await?;
-            break;
+            // Rows another transaction held were skipped, not done: wait for them.
+            if db::credentials::count_to_rewrap(admin, &current, &unopenable).await? == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
         }
         for credential in &batch {
             match vault::rewrap(sealer, credential) {

@@ -77,6 +77,7 @@ async fn serve_on(
         alpaca: crate::alpaca::Client::new(&settings.alpaca)
             .context("building the HTTP client for Alpaca")?,
         sealer: Arc::new(keyring),
+        hashing: AppState::hashing_slots(),
         settings: Arc::new(WebSettings {
             signup: settings.signup,
             secure_cookies: settings.secure_cookies(),

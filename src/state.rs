@@ -23,6 +23,17 @@ pub struct AppState {
     pub alpaca: alpaca::Client,
     pub sealer: Arc<dyn Sealer>,
     pub settings: Arc<WebSettings>,
+    /// Bounds concurrent Argon2 runs (19 MiB each), so a flood of sign-ins
+    /// cannot exhaust memory.
+    pub hashing: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// How many password hashes may run at once: two per core.
+    pub fn hashing_slots() -> Arc<tokio::sync::Semaphore> {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Arc::new(tokio::sync::Semaphore::new(2 * cores))
+    }
 }
 
 impl FromRef<AppState> for PgPool {

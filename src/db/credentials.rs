@@ -200,6 +200,22 @@ pub async fn lock_batch_to_rewrap(
     Ok(rows.into_iter().filter_map(from_row).collect())
 }
 
+/// Maintenance: how many credentials are still not sealed under `current`
+/// (locked ones included), leaving out ids in `skip`.
+pub async fn count_to_rewrap(
+    admin: &PgPool,
+    current: &str,
+    skip: &[uuid::Uuid],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from credentials where seal_key_version <> $1 and id <> all($2)",
+    )
+    .bind(current)
+    .bind(skip)
+    .fetch_one(admin)
+    .await
+}
+
 /// Maintenance: stores re-sealed values for one credential.
 pub async fn store_rewrapped(
     conn: &mut PgConnection,

@@ -7,7 +7,7 @@
 
 use std::{
     fs,
-    os::unix::fs::{MetadataExt, PermissionsExt},
+    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -44,6 +44,8 @@ impl Cluster {
         let bin = find_binaries()?;
         fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        // Others may pass through (the `postgres` user must reach `pg/`), not list.
+        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o711))?;
         let data_dir = data_dir
             .canonicalize()
             .with_context(|| format!("resolving {}", data_dir.display()))?;
@@ -173,6 +175,7 @@ impl Cluster {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
         let mut cmd = self.command("postgres");

@@ -29,8 +29,19 @@ pub async fn problems(app: &PgPool) -> sqlx::Result<Vec<String>> {
             "the runtime role `{role}` has BYPASSRLS; run `alter role {role} nobypassrls`"
         ));
     }
+    let powerful: Vec<String> = sqlx::query_scalar(
+        "select g.rolname::text from pg_roles g join pg_roles me on me.rolname = current_user
+         where g.oid <> me.oid and pg_has_role(me.oid, g.oid, 'MEMBER') and (g.rolsuper or g.rolbypassrls)",
+    )
+    .fetch_all(app)
+    .await?;
+    for granted in powerful {
+        problems.push(format!(
+            "the runtime role `{role}` is a member of `{granted}`, which bypasses row-level security; revoke that membership"
+        ));
+    }
     let tables: Vec<(String, bool, bool, bool)> = sqlx::query_as(
-        "select c.relname::text, c.relrowsecurity, c.relforcerowsecurity, c.relowner = r.oid
+        "select c.relname::text, c.relrowsecurity, c.relforcerowsecurity, pg_has_role(r.oid, c.relowner, 'MEMBER')
          from pg_class c
          join pg_namespace n on n.oid = c.relnamespace
          join pg_roles r on r.rolname = current_user
@@ -45,7 +56,7 @@ pub async fn problems(app: &PgPool) -> sqlx::Result<Vec<String>> {
             Some((_, enabled, forced, owned)) => {
                 if *owned {
                     problems.push(format!(
-                        "the runtime role `{role}` owns table `{name}`; the app role must own nothing (use a separate owner role for DATABASE_ADMIN_URL)"
+                        "the runtime role `{role}` owns table `{name}` (or is a member of its owner); the app role must own nothing (use a separate owner role for DATABASE_ADMIN_URL)"
                     ));
                 }
                 if !enabled || !forced {

@@ -63,17 +63,31 @@ pub async fn locked_for(
     })
 }
 
-/// Records one failure; returns whether `subject` has just reached its limit.
-pub async fn record_failure(
+/// Serializes sign-in attempts on `subject` until the transaction ends, so that
+/// parallel guesses are counted one after another, not all against the same count.
+/// Take account locks before address locks (one order everywhere: no deadlocks).
+pub async fn serialize(conn: &mut PgConnection, scope: Scope, subject: &str) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("paddock.sign_in:{}:{subject}", scope.as_str()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records one attempt, counted as a failure until [`forget`] says otherwise.
+/// Returns its id and whether `subject` has just reached its limit.
+pub async fn record_attempt(
     conn: &mut PgConnection,
     scope: Scope,
     subject: &str,
-) -> sqlx::Result<bool> {
-    sqlx::query("insert into sign_in_failures (scope, subject) values ($1, $2)")
-        .bind(scope.as_str())
-        .bind(subject)
-        .execute(&mut *conn)
-        .await?;
+) -> sqlx::Result<(i64, bool)> {
+    let id: i64 = sqlx::query_scalar(
+        "insert into sign_in_failures (scope, subject) values ($1, $2) returning id",
+    )
+    .bind(scope.as_str())
+    .bind(subject)
+    .fetch_one(&mut *conn)
+    .await?;
     let since = OffsetDateTime::now_utc() - WINDOW;
     let count: i64 = sqlx::query_scalar(
         "select count(*) from sign_in_failures where scope = $1 and subject = $2 and failed_at > $3",
@@ -83,7 +97,16 @@ pub async fn record_failure(
     .bind(since)
     .fetch_one(conn)
     .await?;
-    Ok(count == scope.limit())
+    Ok((id, count == scope.limit()))
+}
+
+/// Forgets attempts that turned out to succeed.
+pub async fn forget(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query("delete from sign_in_failures where id = any($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Forgets an account's failures after a successful sign-in.

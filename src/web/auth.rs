@@ -88,13 +88,17 @@ pub async fn login(
     let account_subject = account_subject(&typed_email);
     let address_subject = origin.ip.clone().unwrap_or_else(|| "unknown".into());
 
-    let mut conn = state.pool.acquire().await?;
-    let locked = match db::throttle::locked_for(&mut conn, Scope::Account, &account_subject).await?
-    {
+    // Count this attempt before checking the password, one attempt at a time per
+    // account and per address: parallel guesses cannot all pass the same count.
+    let mut tx = state.pool.begin().await?;
+    db::throttle::serialize(&mut tx, Scope::Account, &account_subject).await?;
+    db::throttle::serialize(&mut tx, Scope::Address, &address_subject).await?;
+    let locked = match db::throttle::locked_for(&mut tx, Scope::Account, &account_subject).await? {
         Some(wait) => Some(wait),
-        None => db::throttle::locked_for(&mut conn, Scope::Address, &address_subject).await?,
+        None => db::throttle::locked_for(&mut tx, Scope::Address, &address_subject).await?,
     };
     if let Some(wait) = locked {
+        tx.commit().await?;
         let mut response = page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins. Wait a few minutes, then try again.",
@@ -107,23 +111,30 @@ pub async fn login(
         }
         return Ok(response);
     }
-
+    let (account_attempt, account_locked) =
+        db::throttle::record_attempt(&mut tx, Scope::Account, &account_subject).await?;
+    let (address_attempt, address_locked) =
+        db::throttle::record_attempt(&mut tx, Scope::Address, &address_subject).await?;
     let email = Email::parse(&typed_email);
     let record = match &email {
-        Some(email) => db::members::sign_in_lookup(&mut conn, email).await?,
+        Some(email) => db::members::sign_in_lookup(&mut tx, email).await?,
         None => None,
     };
-    drop(conn);
+    tx.commit().await?;
+
     let stored = record.as_ref().map(|r| r.password_hash.clone());
     let candidate = form.password;
-    let ok = tokio::task::spawn_blocking(move || password::verify(stored.as_deref(), &candidate))
-        .await?;
+    let ok = hashing(&state, move || {
+        password::verify(stored.as_deref(), &candidate)
+    })
+    .await?;
 
     match record.filter(|_| ok) {
         Some(record) => {
             session::sign_in(&session, record.member_id, record.organization_id).await?;
             let mut tx =
                 db::begin_tenant(&state.pool, record.member_id, record.organization_id).await?;
+            db::throttle::forget(&mut tx, &[account_attempt, address_attempt]).await?;
             db::throttle::clear(&mut tx, Scope::Account, &account_subject).await?;
             db::events::record(&mut tx, EventKind::SignIn, "", &origin).await?;
             tx.commit().await?;
@@ -131,10 +142,6 @@ pub async fn login(
         }
         None => {
             let mut tx = state.pool.begin().await?;
-            let account_locked =
-                db::throttle::record_failure(&mut tx, Scope::Account, &account_subject).await?;
-            let address_locked =
-                db::throttle::record_failure(&mut tx, Scope::Address, &address_subject).await?;
             db::events::record_sign_in_problem(
                 &mut tx,
                 &typed_email,
@@ -168,6 +175,26 @@ pub async fn login(
             ))
         }
     }
+}
+
+/// Runs CPU- and memory-heavy password hashing on the blocking pool, at most a
+/// few at a time; a request that cannot get a slot within 5 s gets a 503.
+async fn hashing<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.hashing.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| AppError::Busy)?
+    .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await?)
 }
 
 /// The throttling subject for an account: a hash of the normalized email, so the
@@ -303,7 +330,7 @@ pub async fn signup(
     };
 
     let secret = form.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&secret)).await??;
+    let hash = hashing(&state, move || password::hash(&secret)).await??;
     let mut tx = state.pool.begin().await?;
     let created = if values.invite_code.is_empty() {
         db::members::create_organization(&mut tx, &values.organization_name, &email, &hash)

@@ -628,3 +628,39 @@ async fn a_request_racing_the_sign_out_cannot_revive_the_session() {
         "the stolen cookie stays dead"
     );
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_throttle() {
+    let app = TestApp::spawn().await;
+    app.owner("ada@example.com", "Club").await;
+    let mut visitors = Vec::new();
+    for _ in 0..30 {
+        let v = app.visitor();
+        v.csrf().await;
+        visitors.push(v);
+    }
+    let guesses: Vec<_> = visitors
+        .into_iter()
+        .map(|v| {
+            tokio::spawn(async move {
+                v.sign_in("ada@example.com", "a wrong password guess")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.expect("guess") {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        checked, 5,
+        "only the account's limit of guesses reach the password check"
+    );
+    assert_eq!(refused, 25);
+}

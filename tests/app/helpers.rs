@@ -206,6 +206,7 @@ impl TestApp {
             pool: app_pool.clone(),
             alpaca: alpaca::Client::new(&alpaca).expect("client"),
             sealer: keyring.clone(),
+            hashing: AppState::hashing_slots(),
             settings: Arc::new(WebSettings {
                 signup: options.signup,
                 secure_cookies: false,

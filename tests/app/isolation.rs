@@ -171,6 +171,25 @@ async fn the_posture_check_refuses_a_superuser_a_bypassrls_role_and_a_table_owne
         "{problems:?}"
     );
 
+    sqlx::query(
+        "do $$ begin if not exists (select from pg_roles where rolname = 'owner_in_disguise') then create role owner_in_disguise login nobypassrls; grant paddock_owner to owner_in_disguise; end if; end $$",
+    )
+    .execute(&superuser)
+    .await
+    .expect("role");
+    let disguised = pool_as("owner_in_disguise", &app.database).await;
+    let problems = posture::problems(&disguised).await.expect("check");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("member of `paddock_owner`")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("owns table")),
+        "{problems:?}"
+    );
+
     let owner = pool_as(db::OWNER_ROLE, &app.database).await;
     let problems = posture::problems(&owner).await.expect("check");
     assert!(
