@@ -17,7 +17,7 @@ apt_install() {
     apt_updated=1
   fi
   echo "dev.sh: installing $*" >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 have_postgres() {
