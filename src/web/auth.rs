@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_sessions::Session;
 use validator::Validate;
@@ -85,6 +85,26 @@ pub async fn login(
     };
     let csrf = session::csrf_token(&session).await?;
     let typed_email = form.email.trim().to_owned();
+    let mut errors = FieldErrors::default();
+    if typed_email.is_empty() {
+        errors.add("email", "Enter your email address.");
+    }
+    if form.password.expose_secret().is_empty() {
+        errors.add("password", "Enter your password.");
+    }
+    if !errors.is_empty() {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            LoginPage {
+                csrf,
+                email: typed_email,
+                errors,
+                alert: None,
+                status: None,
+            },
+        )
+            .into_response());
+    }
     let account_subject = account_subject(&typed_email);
     let address_subject = origin.ip.clone().unwrap_or_else(|| "unknown".into());
 
@@ -273,8 +293,6 @@ pub async fn signup(
     ClientOrigin(origin): ClientOrigin,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
-    use secrecy::ExposeSecret;
-
     let invite_only = state.settings.signup == SignupMode::InviteOnly;
     let values = SignupValues {
         email: form.email.trim().to_owned(),

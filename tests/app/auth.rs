@@ -664,3 +664,24 @@ async fn parallel_guesses_cannot_outrun_the_throttle() {
     );
     assert_eq!(refused, 25);
 }
+
+#[tokio::test]
+async fn an_empty_sign_in_form_gets_422_beside_its_fields() {
+    let app = TestApp::spawn().await;
+    let page = app.visitor().sign_in("  ", "").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"email-error\""));
+    assert!(page.body.contains("id=\"password-error\""));
+    assert!(page.alert().contains("fix"));
+    let page = app.visitor().sign_in("ada@example.com", "").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body.contains("value=\"ada@example.com\""),
+        "the email is kept"
+    );
+    let counted: i64 = sqlx::query_scalar("select count(*) from sign_in_failures")
+        .fetch_one(&app.admin)
+        .await
+        .expect("count");
+    assert_eq!(counted, 0, "an incomplete form is not a guess");
+}
