@@ -34,6 +34,8 @@ pub struct SummaryView {
     pub cash: String,
     pub buying_power: String,
     pub day_change: String,
+    /// `(+0.66%)`, or empty when yesterday's equity was zero.
+    pub day_change_pct: String,
     pub day_class: &'static str,
 }
 
@@ -41,13 +43,14 @@ impl SummaryView {
     pub fn of(totals: &Totals) -> Self {
         let pct = totals
             .day_change_pct()
-            .map(|p| format!(" ({})", percent(p)))
+            .map(|p| format!("({})", percent(p)))
             .unwrap_or_default();
         Self {
             equity: money(totals.equity),
             cash: money(totals.cash),
             buying_power: money(totals.buying_power),
-            day_change: format!("{}{pct}", signed_money(totals.day_change)),
+            day_change: signed_money(totals.day_change),
+            day_change_pct: pct,
             day_class: sign_class(totals.day_change),
         }
     }
