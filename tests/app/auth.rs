@@ -140,17 +140,7 @@ async fn a_cookie_replayed_after_sign_out_is_refused() {
     let app = TestApp::spawn().await;
     let visitor = app.visitor();
     visitor.get("/signup").await;
-    let signup = visitor
-        .post(
-            "/signup",
-            &[
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("confirm_password", PASSWORD),
-                ("organization_name", "Club"),
-            ],
-        )
-        .await;
+    let signup = visitor.sign_up("ada@example.com", "Club", "").await;
     let cookie = session_id(&signup).expect("session cookie");
     let out = visitor.post("/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
@@ -359,18 +349,7 @@ async fn invalid_sign_up_input_gets_422_with_messages_and_keeps_what_was_typed()
 async fn an_email_can_only_sign_up_once() {
     let app = TestApp::spawn().await;
     app.owner("ada@example.com", "Club").await;
-    let page = app
-        .visitor()
-        .post(
-            "/signup",
-            &[
-                ("email", "ADA@example.com"),
-                ("password", PASSWORD),
-                ("confirm_password", PASSWORD),
-                ("organization_name", "Other"),
-            ],
-        )
-        .await;
+    let page = app.visitor().sign_up("ADA@example.com", "Other", "").await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("already exists"));
 }
@@ -451,18 +430,7 @@ async fn an_invite_lets_one_person_join_once() {
         StatusCode::NOT_FOUND
     );
 
-    let again = app
-        .visitor()
-        .post(
-            "/signup",
-            &[
-                ("email", "carol@example.com"),
-                ("password", PASSWORD),
-                ("confirm_password", PASSWORD),
-                ("invite_code", &code),
-            ],
-        )
-        .await;
+    let again = app.visitor().sign_up("carol@example.com", "", &code).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.body.contains("not valid"));
 
@@ -480,18 +448,7 @@ async fn an_expired_invite_is_refused() {
         .execute(&app.admin)
         .await
         .expect("expire");
-    let page = app
-        .visitor()
-        .post(
-            "/signup",
-            &[
-                ("email", "bob@example.com"),
-                ("password", PASSWORD),
-                ("confirm_password", PASSWORD),
-                ("invite_code", &code),
-            ],
-        )
-        .await;
+    let page = app.visitor().sign_up("bob@example.com", "", &code).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("expired"));
 }
@@ -503,18 +460,7 @@ async fn invite_only_mode_refuses_new_organizations_but_accepts_invites() {
         ..Options::default()
     })
     .await;
-    let page = app
-        .visitor()
-        .post(
-            "/signup",
-            &[
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("confirm_password", PASSWORD),
-                ("organization_name", "Club"),
-            ],
-        )
-        .await;
+    let page = app.visitor().sign_up("ada@example.com", "Club", "").await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("closed"));
 
@@ -586,17 +532,7 @@ async fn a_request_racing_the_sign_out_cannot_revive_the_session() {
 
     let app = TestApp::spawn().await;
     let visitor = app.visitor();
-    let signup = visitor
-        .post(
-            "/signup",
-            &[
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("confirm_password", PASSWORD),
-                ("organization_name", "Club"),
-            ],
-        )
-        .await;
+    let signup = visitor.sign_up("ada@example.com", "Club", "").await;
     let cookie = session_id(&signup).expect("session cookie");
     let store = paddock::web::session_store::RevocableStore::new(app.pool.clone());
     let id: tower_sessions::session::Id = cookie.parse().expect("session id");

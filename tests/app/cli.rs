@@ -166,17 +166,7 @@ async fn trace_logs_of_enrollment_portfolio_and_orders_never_contain_the_keys() 
     let server = Server::start(cmd);
 
     let ada = Visitor::new(&server.base);
-    let page = ada
-        .post(
-            "/signup",
-            &[
-                ("email", "ada@example.com"),
-                ("password", crate::helpers::PASSWORD),
-                ("confirm_password", crate::helpers::PASSWORD),
-                ("organization_name", "Club"),
-            ],
-        )
-        .await;
+    let page = ada.sign_up("ada@example.com", "Club", "").await;
     assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER);
     enroll(&ada, "Main", KEY, SECRET, "paper").await;
     let portfolio = ada.get("/portfolio").await;

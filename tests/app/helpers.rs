@@ -248,18 +248,7 @@ impl TestApp {
     /// A visitor who has just created an organization named `org` and is signed in.
     pub async fn owner(&self, email: &str, org: &str) -> Visitor {
         let v = self.visitor();
-        let page = v
-            .post(
-                "/signup",
-                &[
-                    ("email", email),
-                    ("password", PASSWORD),
-                    ("confirm_password", PASSWORD),
-                    ("organization_name", org),
-                    ("invite_code", ""),
-                ],
-            )
-            .await;
+        let page = v.sign_up(email, org, "").await;
         assert_eq!(
             page.status,
             StatusCode::SEE_OTHER,
@@ -272,18 +261,7 @@ impl TestApp {
     /// A visitor who joined with `code` and is signed in.
     pub async fn member(&self, email: &str, code: &str) -> Visitor {
         let v = self.visitor();
-        let page = v
-            .post(
-                "/signup",
-                &[
-                    ("email", email),
-                    ("password", PASSWORD),
-                    ("confirm_password", PASSWORD),
-                    ("organization_name", ""),
-                    ("invite_code", code),
-                ],
-            )
-            .await;
+        let page = v.sign_up(email, "", code).await;
         assert_eq!(
             page.status,
             StatusCode::SEE_OTHER,
@@ -458,6 +436,22 @@ impl Visitor {
         let start = page.body.find(marker).expect("the invite code is shown") + marker.len();
         let end = page.body[start..].find('<').expect("code end") + start;
         page.body[start..end].to_owned()
+    }
+
+    /// Signs up with the strong test password, creating `organization` or joining
+    /// with `invite` (give one, leave the other empty); returns the response.
+    pub async fn sign_up(&self, email: &str, organization: &str, invite: &str) -> Page {
+        self.post(
+            "/signup",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+                ("organization_name", organization),
+                ("invite_code", invite),
+            ],
+        )
+        .await
     }
 
     /// Signs in; returns the response to the POST.
