@@ -19,12 +19,12 @@ use crate::{
     money::money,
     portfolio::{self, Period, Totals},
     state::AppState,
-    vault::{self, UnsealError},
     web::{
         credentials::own_credential,
         forms::{FieldErrors, when},
         portfolio::{
-            ChartView, PeriodQuery, PositionRow, SummaryView, UNSEAL_FAILED, fetch_all, unseal_all,
+            ChartView, PeriodQuery, PositionRow, SummaryView, UNSEAL_FAILED, fetch_all,
+            unseal_and_release,
         },
         session::{self, Once},
         tenant::{Ctx, Tx},
@@ -122,8 +122,7 @@ pub async fn show(
     let credential = own_credential(&mut tx, &id).await?;
     let period = Period::parse(query.period.as_deref());
     let credentials = std::slice::from_ref(&credential);
-    let keys = unseal_all(&state, &ctx, &mut tx, credentials, "portfolio").await?;
-    tx.finish().await?;
+    let keys = unseal_and_release(&state, &ctx, tx, credentials, "portfolio").await?;
     let mut results = fetch_all(&state, credentials, keys, period, true).await?;
     let status = session::take_once(&session, Once::Status).await?;
     let mut alert = session::take_once(&session, Once::Alert).await?;
@@ -311,27 +310,16 @@ pub async fn place_order(
     let Some(request) = request else {
         return Ok(page(ctx, errors, None, StatusCode::UNPROCESSABLE_ENTITY));
     };
-    let keys = match vault::unseal_for(
-        &mut tx,
-        state.sealer.as_ref(),
-        &credential,
-        "order",
-        &ctx.origin,
-    )
-    .await
-    {
-        Ok(keys) => keys,
-        Err(UnsealError::Seal(_)) => {
-            return Ok(page(
-                ctx,
-                errors,
-                Some(UNSEAL_FAILED.into()),
-                StatusCode::CONFLICT,
-            ));
-        }
-        Err(UnsealError::Database(e)) => return Err(e.into()),
+    let unsealed =
+        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let Some(keys) = unsealed.into_iter().flatten().next() else {
+        return Ok(page(
+            ctx,
+            errors,
+            Some(UNSEAL_FAILED.into()),
+            StatusCode::CONFLICT,
+        ));
     };
-    tx.finish().await?;
     let placed = state
         .alpaca
         .place_order(credential.environment, &keys, &request)
@@ -404,23 +392,12 @@ pub async fn cancel_order(
     let credential = own_credential(&mut tx, &id).await?;
     let order_id = Uuid::parse_str(&order_id).map_err(|_| AppError::NotFound)?;
     let back = Redirect::to(&format!("/accounts/{}", credential.id)).into_response();
-    let keys = match vault::unseal_for(
-        &mut tx,
-        state.sealer.as_ref(),
-        &credential,
-        "order",
-        &ctx.origin,
-    )
-    .await
-    {
-        Ok(keys) => keys,
-        Err(UnsealError::Seal(_)) => {
-            session::set_once(&session, Once::Alert, UNSEAL_FAILED).await?;
-            return Ok(back);
-        }
-        Err(UnsealError::Database(e)) => return Err(e.into()),
+    let unsealed =
+        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let Some(keys) = unsealed.into_iter().flatten().next() else {
+        session::set_once(&session, Once::Alert, UNSEAL_FAILED).await?;
+        return Ok(back);
     };
-    tx.finish().await?;
     let result = state
         .alpaca
         .cancel_order(credential.environment, &keys, order_id)

@@ -135,23 +135,33 @@ pub type Fetched = Result<Snapshot, String>;
 pub const UNSEAL_FAILED: &str =
     "The stored keys for this account could not be unsealed. Rotate or re-enroll them.";
 
-/// Unseals each credential for `purpose`, recording each use on the request's
-/// transaction; `None` where the stored keys do not open.
-pub async fn unseal_all(
+/// Unseals each credential for `purpose`, records each use, then commits the
+/// request's transaction, so no pooled connection or row lock is held while the
+/// caller waits for Alpaca. `None` where the stored keys do not open.
+pub async fn unseal_and_release(
     state: &AppState,
     ctx: &Ctx,
-    tx: &mut Tx,
+    mut tx: Tx,
     credentials: &[Credential],
     purpose: &str,
 ) -> Result<Vec<Option<ApiKeys>>, AppError> {
     let mut keys = Vec::with_capacity(credentials.len());
     for credential in credentials {
-        match vault::unseal_for(tx, state.sealer.as_ref(), credential, purpose, &ctx.origin).await {
+        match vault::unseal_for(
+            &mut tx,
+            state.sealer.as_ref(),
+            credential,
+            purpose,
+            &ctx.origin,
+        )
+        .await
+        {
             Ok(pair) => keys.push(Some(pair)),
             Err(UnsealError::Seal(_)) => keys.push(None),
             Err(UnsealError::Database(e)) => return Err(e.into()),
         }
     }
+    tx.finish().await?;
     Ok(keys)
 }
 
@@ -228,8 +238,7 @@ pub async fn show(
         return Ok(EmptyPortfolio { ctx }.into_response());
     }
     let period = Period::parse(query.period.as_deref());
-    let keys = unseal_all(&state, &ctx, &mut tx, &credentials, "portfolio").await?;
-    tx.finish().await?;
+    let keys = unseal_and_release(&state, &ctx, tx, &credentials, "portfolio").await?;
     let results = fetch_all(&state, &credentials, keys, period, false).await?;
 
     let snapshots: Vec<&Snapshot> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
