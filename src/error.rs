@@ -16,6 +16,9 @@ pub enum AppError {
     /// A POST without a valid CSRF token, or from another site.
     #[error("forbidden")]
     Forbidden,
+    /// A request whose form or query could not be read at all.
+    #[error("bad request")]
+    BadRequest,
     /// Too much password hashing at once; try again shortly.
     #[error("busy")]
     Busy,
@@ -114,6 +117,11 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "Form expired",
                 "This form was expired or sent from another site, so nothing was changed. Go back, reload the page and try again.",
+            ),
+            Self::BadRequest => error_page(
+                StatusCode::BAD_REQUEST,
+                "Form not understood",
+                "Paddock could not read what this form sent, so nothing was changed. Go back, reload the page and try again.",
             ),
             Self::Busy => {
                 let mut response = error_page(

@@ -74,10 +74,13 @@ async fn serve_on(
 
     let state = AppState {
         pool: pool.clone(),
-        alpaca: crate::alpaca::Client::new(&settings.alpaca)
-            .context("building the HTTP client for Alpaca")?,
+        alpaca: web::tenant::AlpacaGate::new(
+            crate::alpaca::Client::new(&settings.alpaca)
+                .context("building the HTTP client for Alpaca")?,
+        ),
         sealer: Arc::new(keyring),
         hashing: AppState::hashing_slots(),
+        verifications: Default::default(),
         settings: Arc::new(WebSettings {
             signup: settings.signup,
             secure_cookies: settings.secure_cookies(),

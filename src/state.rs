@@ -5,7 +5,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{alpaca, config::SignupMode, seal::Sealer};
+use crate::{
+    config::SignupMode,
+    seal::Sealer,
+    web::{service::PerMember, tenant::AlpacaGate},
+};
 
 /// Web-facing settings, fixed at start-up.
 #[derive(Clone, Debug)]
@@ -20,12 +24,15 @@ pub struct WebSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub alpaca: alpaca::Client,
+    /// Alpaca, reachable from handlers only once their transaction is released.
+    pub alpaca: AlpacaGate,
     pub sealer: Arc<dyn Sealer>,
     pub settings: Arc<WebSettings>,
     /// Bounds concurrent Argon2 runs (19 MiB each), so a flood of sign-ins
     /// cannot exhaust memory.
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Key verifications in flight per member (enrollment and rotation).
+    pub verifications: PerMember,
 }
 
 impl AppState {

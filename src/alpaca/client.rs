@@ -44,6 +44,14 @@ impl Environment {
         }
     }
 
+    /// The other environment.
+    pub fn other(self) -> Self {
+        match self {
+            Environment::Paper => Environment::Live,
+            Environment::Live => Environment::Paper,
+        }
+    }
+
     /// `"Paper"` or `"Live"`, for display.
     pub fn label(self) -> &'static str {
         match self {

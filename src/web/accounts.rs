@@ -3,8 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
-    Form,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -15,19 +14,18 @@ use uuid::Uuid;
 
 use crate::{
     alpaca::{AlpacaError, Environment, Order, OrderRequest, OrderType, Side, TimeInForce},
+    domain::CredentialId,
     error::AppError,
     money::money,
     portfolio::{self, Period, Totals},
     state::AppState,
     web::{
-        credentials::own_credential,
+        extract::{Form, Path},
         forms::{FieldErrors, when},
-        portfolio::{
-            ChartView, PeriodQuery, PositionRow, SummaryView, UNSEAL_FAILED, fetch_all,
-            unseal_and_release,
-        },
+        service::{UNSEAL_FAILED, describe, fetch_all, own_credential, unseal_and_release},
         session::{self, Once},
         tenant::{Ctx, Tx},
+        views::{ChartView, PeriodQuery, PositionRow, SummaryView},
     },
 };
 
@@ -116,14 +114,14 @@ pub async fn show(
     ctx: Ctx,
     mut tx: Tx,
     session: Session,
-    Path(id): Path<String>,
+    Path(id): Path<CredentialId>,
     Query(query): Query<PeriodQuery>,
 ) -> Result<AccountPage, AppError> {
-    let credential = own_credential(&mut tx, &id).await?;
+    let credential = own_credential(&mut tx, id).await?;
     let period = Period::parse(query.period.as_deref());
     let credentials = std::slice::from_ref(&credential);
-    let keys = unseal_and_release(&state, &ctx, tx, credentials, "portfolio").await?;
-    let mut results = fetch_all(&state, credentials, keys, period, true).await?;
+    let (keys, released) = unseal_and_release(&state, &ctx, tx, credentials, "portfolio").await?;
+    let mut results = fetch_all(&state, &released, credentials, keys, period, true).await?;
     let status = session::take_once(&session, Once::Status).await?;
     let mut alert = session::take_once(&session, Once::Alert).await?;
     let mut page = AccountPage {
@@ -275,10 +273,10 @@ pub async fn place_order(
     ctx: Ctx,
     mut tx: Tx,
     session: Session,
-    Path(id): Path<String>,
+    Path(id): Path<CredentialId>,
     Form(form): Form<OrderForm>,
 ) -> Result<Response, AppError> {
-    let credential = own_credential(&mut tx, &id).await?;
+    let credential = own_credential(&mut tx, id).await?;
     let live = credential.environment == Environment::Live;
     let mut errors = FieldErrors::default();
     let request = parse_order(&form, live, &mut errors);
@@ -310,7 +308,7 @@ pub async fn place_order(
     let Some(request) = request else {
         return Ok(page(ctx, errors, None, StatusCode::UNPROCESSABLE_ENTITY));
     };
-    let unsealed =
+    let (unsealed, released) =
         unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         return Ok(page(
@@ -320,8 +318,8 @@ pub async fn place_order(
             StatusCode::CONFLICT,
         ));
     };
-    let placed = state
-        .alpaca
+    let placed = released
+        .alpaca()
         .place_order(credential.environment, &keys, &request)
         .await;
     drop(keys);
@@ -343,12 +341,7 @@ pub async fn place_order(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            Ok(page(
-                ctx,
-                errors,
-                Some(super::portfolio::describe(&e)),
-                status,
-            ))
+            Ok(page(ctx, errors, Some(describe(&e)), status))
         }
     }
 }
@@ -387,19 +380,18 @@ pub async fn cancel_order(
     ctx: Ctx,
     mut tx: Tx,
     session: Session,
-    Path((id, order_id)): Path<(String, String)>,
+    Path((id, order_id)): Path<(CredentialId, Uuid)>,
 ) -> Result<Response, AppError> {
-    let credential = own_credential(&mut tx, &id).await?;
-    let order_id = Uuid::parse_str(&order_id).map_err(|_| AppError::NotFound)?;
+    let credential = own_credential(&mut tx, id).await?;
     let back = Redirect::to(&format!("/accounts/{}", credential.id)).into_response();
-    let unsealed =
+    let (unsealed, released) =
         unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         session::set_once(&session, Once::Alert, UNSEAL_FAILED).await?;
         return Ok(back);
     };
-    let result = state
-        .alpaca
+    let result = released
+        .alpaca()
         .cancel_order(credential.environment, &keys, order_id)
         .await;
     drop(keys);
@@ -421,7 +413,7 @@ pub async fn cancel_order(
             )
             .await?
         }
-        Err(e) => session::set_once(&session, Once::Alert, &super::portfolio::describe(&e)).await?,
+        Err(e) => session::set_once(&session, Once::Alert, &describe(&e)).await?,
     }
     Ok(back)
 }

@@ -3,7 +3,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
-    Form,
     extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
@@ -21,6 +20,7 @@ use crate::{
     password,
     state::AppState,
     web::{
+        extract::Form,
         forms::FieldErrors,
         session::{self, Once},
         tenant::ClientOrigin,

@@ -3,8 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
-    Form,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -14,14 +13,16 @@ use tower_sessions::Session;
 use validator::Validate;
 
 use crate::{
-    alpaca::{AlpacaError, ApiKeys, Environment},
+    alpaca::{ApiKeys, Environment},
     db::{self, credentials::NewCredential, events::EventKind},
     domain::CredentialId,
     error::AppError,
     state::AppState,
     vault,
     web::{
+        extract::{Form, Path},
         forms::{FieldErrors, when},
+        service::{Verified, own_credential, verify_keys},
         session::{self, Once},
         tenant::{Ctx, Tx},
     },
@@ -137,51 +138,11 @@ fn keys_from(
     (key_ok && secret_ok).then(|| ApiKeys::new(key_id, secret))
 }
 
-/// What checking keys with Alpaca concluded.
-enum Verified {
-    Account(String),
-    Invalid(&'static str, String),
-    Unavailable(String),
-}
-
-/// Verifies keys with `GET /v2/account` in `environment`; when that environment
-/// rejects them but the other accepts them, says so.
-async fn verify(state: &AppState, environment: Environment, keys: &ApiKeys) -> Verified {
-    match state.alpaca.account(environment, keys).await {
-        Ok(account) => Verified::Account(account.account_number),
-        Err(AlpacaError::Rejected) => {
-            let other = match environment {
-                Environment::Paper => Environment::Live,
-                Environment::Live => Environment::Paper,
-            };
-            if state.alpaca.account(other, keys).await.is_ok() {
-                Verified::Invalid(
-                    "environment",
-                    format!(
-                        "These are {} keys: choose {}.",
-                        other.as_str(),
-                        other.label()
-                    ),
-                )
-            } else {
-                Verified::Invalid("api_key_id", AlpacaError::Rejected.user_message())
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = e.kind(), "verifying keys with Alpaca failed");
-            Verified::Unavailable(format!(
-                "{}. Nothing was saved; try again in a minute.",
-                e.user_message()
-            ))
-        }
-    }
-}
-
 /// `POST /credentials`: verify with Alpaca, seal, store.
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    mut tx: Tx,
+    tx: Tx,
     session: Session,
     Form(form): Form<EnrollForm>,
 ) -> Result<Response, AppError> {
@@ -213,7 +174,9 @@ pub async fn create(
     if !errors.is_empty() {
         return Ok(page(ctx, errors, None, StatusCode::UNPROCESSABLE_ENTITY));
     }
-    let account_number = match verify(&state, environment, &keys).await {
+    let released = tx.release().await?;
+    let verified = verify_keys(&state, &released, ctx.member.id, environment, &keys).await;
+    let account_number = match verified {
         Verified::Account(number) => number,
         Verified::Invalid(field, message) => {
             errors.add(field, message);
@@ -228,6 +191,7 @@ pub async fn create(
             ));
         }
     };
+    let mut tx = released.begin().await?;
     if let Some(existing) = db::credentials::find_by_account(&mut tx, &account_number).await? {
         errors.add(
             "api_key_id",
@@ -308,25 +272,13 @@ pub struct RotateForm {
     secret_key: SecretString,
 }
 
-/// One of the member's credentials by its URL id; unknown and other members'
-/// ids are the same 404.
-pub(super) async fn own_credential(
-    tx: &mut Tx,
-    id: &str,
-) -> Result<db::credentials::Credential, AppError> {
-    let id = CredentialId::parse(id).ok_or(AppError::NotFound)?;
-    db::credentials::find(tx, id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
 /// `GET /credentials/{id}/rotate`.
 pub async fn rotate_form(
     ctx: Ctx,
     mut tx: Tx,
-    Path(id): Path<String>,
+    Path(id): Path<CredentialId>,
 ) -> Result<RotatePage, AppError> {
-    let credential = own_credential(&mut tx, &id).await?;
+    let credential = own_credential(&mut tx, id).await?;
     Ok(RotatePage {
         ctx,
         id: credential.id.to_string(),
@@ -344,10 +296,10 @@ pub async fn rotate(
     ctx: Ctx,
     mut tx: Tx,
     session: Session,
-    Path(id): Path<String>,
+    Path(id): Path<CredentialId>,
     Form(form): Form<RotateForm>,
 ) -> Result<Response, AppError> {
-    let credential = own_credential(&mut tx, &id).await?;
+    let credential = own_credential(&mut tx, id).await?;
     let mut errors = FieldErrors::default();
     let keys = keys_from(&form.api_key_id, &form.secret_key, &mut errors);
     let page = |ctx: Ctx, errors: FieldErrors, alert: Option<String>, status: StatusCode| {
@@ -368,7 +320,16 @@ pub async fn rotate(
     let Some(keys) = keys else {
         return Ok(page(ctx, errors, None, StatusCode::UNPROCESSABLE_ENTITY));
     };
-    match verify(&state, credential.environment, &keys).await {
+    let released = tx.release().await?;
+    let verified = verify_keys(
+        &state,
+        &released,
+        ctx.member.id,
+        credential.environment,
+        &keys,
+    )
+    .await;
+    match verified {
         Verified::Account(number) if number == credential.account_number => {}
         Verified::Account(number) => {
             errors.add(
@@ -403,6 +364,7 @@ pub async fn rotate(
     .map_err(|e| AppError::Internal(e.into()))?;
     let last4 = last4(&keys);
     drop(keys);
+    let mut tx = released.begin().await?;
     if !db::credentials::replace_keys(
         &mut tx,
         credential.id,
@@ -436,9 +398,8 @@ pub async fn delete(
     ctx: Ctx,
     mut tx: Tx,
     session: Session,
-    Path(id): Path<String>,
+    Path(id): Path<CredentialId>,
 ) -> Result<Response, AppError> {
-    let id = CredentialId::parse(&id).ok_or(AppError::NotFound)?;
     let label = db::credentials::delete(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -6,12 +6,15 @@ mod assets;
 mod auth;
 mod credentials;
 mod csrf;
+mod extract;
 mod forms;
 mod org;
 mod portfolio;
+pub mod service;
 pub mod session;
 pub mod session_store;
 pub mod tenant;
+mod views;
 
 use std::time::Duration;
 

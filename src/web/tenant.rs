@@ -14,12 +14,14 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 use tower_sessions::Session;
 
 use crate::{
+    alpaca,
     db::{self, events::Origin, members::Member},
+    domain::{MemberId, OrganizationId},
     error::AppError,
     state::AppState,
     web::session,
@@ -27,27 +29,88 @@ use crate::{
 
 type Shared = Arc<Mutex<Option<Transaction<'static, Postgres>>>>;
 
+/// The Alpaca client as the web layer holds it: handlers reach it only through
+/// [`Released`], which exists only while the request holds no transaction.
+#[derive(Clone)]
+pub struct AlpacaGate(alpaca::Client);
+
+impl AlpacaGate {
+    /// Wraps the one shared client.
+    pub fn new(client: alpaca::Client) -> Self {
+        Self(client)
+    }
+}
+
+/// What a request needs to open tenant transactions again after an outside call.
+#[derive(Clone)]
+struct Tenant {
+    shared: Shared,
+    pool: PgPool,
+    member: MemberId,
+    organization: OrganizationId,
+    alpaca: AlpacaGate,
+}
+
 /// The request's transaction, as a handler extractor. Derefs to a connection.
+///
+/// The rule "read and record in a short transaction, commit, then call Alpaca"
+/// is enforced here: Alpaca is reachable only through [`Released`], which
+/// [`Tx::release`] hands out after committing and returning the connection.
 pub struct Tx {
     guard: OwnedMappedMutexGuard<
         Option<Transaction<'static, Postgres>>,
         Transaction<'static, Postgres>,
     >,
-    shared: Shared,
+    tenant: Tenant,
 }
 
 impl Tx {
     /// Commits the request's database work now and returns the connection to the
-    /// pool, for handlers that go on to wait for Alpaca: a slow or hung Alpaca
-    /// must not hold pooled connections that every other request needs.
-    pub async fn finish(self) -> Result<(), AppError> {
-        let Self { guard, shared } = self;
+    /// pool; only then may the handler wait for Alpaca, through the [`Released`]
+    /// this returns. A slow or hung Alpaca thus holds no pooled connection.
+    pub async fn release(self) -> Result<Released, AppError> {
+        let Self { guard, tenant } = self;
         drop(guard);
-        let tx = shared.lock().await.take();
+        let tx = tenant.shared.lock().await.take();
         if let Some(tx) = tx {
             tx.commit().await?;
         }
-        Ok(())
+        Ok(Released { tenant })
+    }
+}
+
+/// Proof that the request holds no database connection: the only way for a
+/// handler to reach Alpaca.
+pub struct Released {
+    tenant: Tenant,
+}
+
+impl Released {
+    /// The Alpaca client, for calls made while no transaction is open.
+    pub fn alpaca(&self) -> &alpaca::Client {
+        &self.tenant.alpaca.0
+    }
+
+    /// Opens a new tenant transaction for the work that follows an outside call,
+    /// giving up Alpaca access until it is released again. Like the first one, it
+    /// commits by itself when the response is a success or a redirect.
+    pub async fn begin(self) -> Result<Tx, AppError> {
+        let Self { tenant } = self;
+        let tx = db::begin_tenant(&tenant.pool, tenant.member, tenant.organization).await?;
+        *tenant.shared.lock().await = Some(tx);
+        Tx::take(tenant).await
+    }
+}
+
+impl Tx {
+    async fn take(tenant: Tenant) -> Result<Self, AppError> {
+        let guard: OwnedMutexGuard<_> =
+            tenant.shared.clone().try_lock_owned().map_err(|_| {
+                AppError::Internal(anyhow::anyhow!("the transaction is held twice"))
+            })?;
+        OwnedMutexGuard::try_map(guard, Option::as_mut)
+            .map(|guard| Tx { guard, tenant })
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("transaction already finished")))
     }
 }
 
@@ -68,14 +131,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Tx {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        let shared =
-            parts.extensions.get::<Shared>().cloned().ok_or_else(|| {
+        let tenant =
+            parts.extensions.get::<Tenant>().cloned().ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("route lacks the tenant layer"))
             })?;
-        let guard: OwnedMutexGuard<_> = shared.clone().lock_owned().await;
-        OwnedMutexGuard::try_map(guard, Option::as_mut)
-            .map(|guard| Tx { guard, shared })
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("transaction already finished")))
+        Tx::take(tenant).await
     }
 }
 
@@ -147,7 +207,13 @@ pub async fn require_member(
     let csrf = session::csrf_token(&session).await?;
     tracing::Span::current().record("member_id", tracing::field::display(member.id));
     let shared: Shared = Arc::new(Mutex::new(Some(tx)));
-    request.extensions_mut().insert(shared.clone());
+    request.extensions_mut().insert(Tenant {
+        shared: shared.clone(),
+        pool: state.pool.clone(),
+        member: member.id,
+        organization: member.organization_id,
+        alpaca: state.alpaca.clone(),
+    });
     request.extensions_mut().insert(Ctx {
         member,
         csrf,

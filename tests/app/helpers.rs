@@ -140,6 +140,8 @@ pub struct Options {
     pub signup: SignupMode,
     pub sim_latency: Duration,
     pub request_timeout: Duration,
+    /// Connections in the app role's pool.
+    pub pool_size: u32,
 }
 
 impl Default for Options {
@@ -149,6 +151,7 @@ impl Default for Options {
             signup: SignupMode::Open,
             sim_latency: Duration::ZERO,
             request_timeout: Duration::from_secs(2),
+            pool_size: 30,
         }
     }
 }
@@ -186,7 +189,7 @@ impl TestApp {
             Some(name) => name.clone(),
             None => fresh_database().await,
         };
-        let app_pool = pool(&url(db::APP_ROLE, &database), 30).await;
+        let app_pool = pool(&url(db::APP_ROLE, &database), options.pool_size).await;
         let admin = pool(&url(db::OWNER_ROLE, &database), 4).await;
         let (sim_addr, simulator, _) = sim::spawn(
             "127.0.0.1:0".parse().expect("addr"),
@@ -204,9 +207,10 @@ impl TestApp {
         };
         let state = AppState {
             pool: app_pool.clone(),
-            alpaca: alpaca::Client::new(&alpaca).expect("client"),
+            alpaca: web::tenant::AlpacaGate::new(alpaca::Client::new(&alpaca).expect("client")),
             sealer: keyring.clone(),
             hashing: AppState::hashing_slots(),
+            verifications: Default::default(),
             settings: Arc::new(WebSettings {
                 signup: options.signup,
                 secure_cookies: false,
@@ -270,6 +274,34 @@ impl TestApp {
         );
         v
     }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `bound`.
+pub async fn wait_until<F, Fut>(bound: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < bound, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// App-role sessions of `database` idling inside an open transaction (read as the
+/// superuser: other roles cannot see a session's state in pg_stat_activity).
+pub async fn idle_in_transaction(database: &str) -> i64 {
+    let superuser = pool(&url(embedded::SUPERUSER, "postgres"), 1).await;
+    let count = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity where datname = $1 and usename = 'paddock_app' and state like 'idle in transaction%'",
+    )
+    .bind(database)
+    .fetch_one(&superuser)
+    .await
+    .expect("pg_stat_activity");
+    superuser.close().await;
+    count
 }
 
 /// A response, read whole.

@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::{
     credentials::{SECRET, enroll},
-    helpers::{TestApp, Visitor, element_text},
+    helpers::{TestApp, Visitor, element_text, idle_in_transaction, wait_until},
 };
 
 const KEYS: [&str; 3] = [
@@ -635,21 +635,17 @@ async fn a_hung_alpaca_holds_no_database_connection_while_pages_wait() {
             tokio::spawn(async move { ada.get("/portfolio").await })
         })
         .collect();
-    // The pages now wait for the hung account (the deadline is seconds away).
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    // As the superuser: other roles cannot see a session's state in pg_stat_activity.
-    let superuser = sqlx::PgPool::connect(&crate::helpers::url("postgres", "postgres"))
-        .await
-        .expect("superuser");
-    let waiting: i64 = sqlx::query_scalar(
-        "select count(*) from pg_stat_activity where datname = $1 and usename = 'paddock_app' and state like 'idle in transaction%'",
+    // Each page asks for account, positions and history: wait until all 18 calls
+    // are hanging in the simulator, so the pages are now waiting for Alpaca.
+    wait_until(
+        Duration::from_secs(10),
+        "every page waits for Alpaca",
+        || async { app.sim.request_count() >= 18 },
     )
-    .bind(&app.database)
-    .fetch_one(&superuser)
-    .await
-    .expect("activity");
+    .await;
     assert_eq!(
-        waiting, 0,
+        idle_in_transaction(&app.database).await,
+        0,
         "no transaction is held open while Alpaca is awaited"
     );
     let recorded: i64 =

@@ -1,0 +1,216 @@
+//! What the handlers share beyond views: finding the member's credential,
+//! unsealing keys for one use and releasing the transaction before Alpaca,
+//! fetching accounts, and the person-facing words for Alpaca's failures.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use crate::{
+    alpaca::{AlpacaError, ApiKeys, Environment},
+    db::{self, credentials::Credential},
+    domain::{CredentialId, MemberId},
+    error::AppError,
+    portfolio::{self, Period, Snapshot},
+    state::AppState,
+    vault::{self, UnsealError},
+    web::tenant::{Ctx, Released, Tx},
+};
+
+/// One of the member's credentials by its URL id; unknown and other members'
+/// ids are the same 404.
+pub async fn own_credential(tx: &mut Tx, id: CredentialId) -> Result<Credential, AppError> {
+    db::credentials::find(tx, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// The outcome of one account's fetch.
+pub type Fetched = Result<Snapshot, String>;
+
+/// Shown instead of an account's data when its stored keys do not open.
+pub const UNSEAL_FAILED: &str =
+    "The stored keys for this account could not be unsealed. Rotate or re-enroll them.";
+
+/// Unseals each credential for `purpose`, records each use, then commits the
+/// request's transaction, so no pooled connection or row lock is held while the
+/// caller waits for Alpaca. `None` where the stored keys do not open.
+pub async fn unseal_and_release(
+    state: &AppState,
+    ctx: &Ctx,
+    mut tx: Tx,
+    credentials: &[Credential],
+    purpose: &str,
+) -> Result<(Vec<Option<ApiKeys>>, Released), AppError> {
+    let mut keys = Vec::with_capacity(credentials.len());
+    for credential in credentials {
+        match vault::unseal_for(
+            &mut tx,
+            state.sealer.as_ref(),
+            credential,
+            purpose,
+            &ctx.origin,
+        )
+        .await
+        {
+            Ok(pair) => keys.push(Some(pair)),
+            Err(UnsealError::Seal(_)) => keys.push(None),
+            Err(UnsealError::Database(e)) => return Err(e.into()),
+        }
+    }
+    let released = tx.release().await?;
+    Ok((keys, released))
+}
+
+/// Fetches every account concurrently with its unsealed keys, which each task
+/// consumes (and drops) as soon as its calls finish.
+pub async fn fetch_all(
+    state: &AppState,
+    released: &Released,
+    credentials: &[Credential],
+    keys: Vec<Option<ApiKeys>>,
+    period: Period,
+    with_orders: bool,
+) -> Result<Vec<Fetched>, AppError> {
+    let tasks: Vec<_> = credentials
+        .iter()
+        .zip(keys)
+        .map(|(credential, keys)| {
+            let client = released.alpaca().clone();
+            let environment: Environment = credential.environment;
+            let deadline = state.settings.alpaca_deadline;
+            keys.map(|keys| {
+                tokio::spawn(async move {
+                    portfolio::fetch(&client, environment, keys, period, with_orders, deadline)
+                        .await
+                })
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(match task {
+            None => Err(UNSEAL_FAILED.to_owned()),
+            Some(handle) => match handle.await {
+                Ok(Ok(snapshot)) => Ok(snapshot),
+                Ok(Err(e)) => Err(describe(&e)),
+                Err(e) => return Err(e.into()),
+            },
+        });
+    }
+    Ok(results)
+}
+
+/// The person-facing message for an Alpaca failure.
+pub fn describe(e: &AlpacaError) -> String {
+    tracing::warn!(error = e.kind(), "Alpaca call failed");
+    e.user_message()
+}
+
+/// Concurrent key verifications one member may have in flight.
+const VERIFICATIONS_PER_MEMBER: usize = 2;
+
+/// What checking keys with Alpaca concluded.
+pub enum Verified {
+    Account(String),
+    Invalid(&'static str, String),
+    Unavailable(String),
+}
+
+/// Verifies keys with `GET /v2/account` in `environment` under the page deadline;
+/// when that environment rejects them but the other accepts them, says so. At
+/// most [`VERIFICATIONS_PER_MEMBER`] run at once per member.
+pub async fn verify_keys(
+    state: &AppState,
+    released: &Released,
+    member: MemberId,
+    environment: Environment,
+    keys: &ApiKeys,
+) -> Verified {
+    let Some(_permit) = state
+        .verifications
+        .try_acquire(member, VERIFICATIONS_PER_MEMBER)
+    else {
+        return Verified::Unavailable(
+            "Paddock is still checking other keys of yours with Alpaca. Nothing was saved; wait for that to finish, then try again.".into(),
+        );
+    };
+    let alpaca = released.alpaca();
+    let check = async {
+        match alpaca.account(environment, keys).await {
+            Ok(account) => Ok(account.account_number),
+            Err(AlpacaError::Rejected) => {
+                let other = environment.other();
+                if alpaca.account(other, keys).await.is_ok() {
+                    Err(Verified::Invalid(
+                        "environment",
+                        format!(
+                            "These are {} keys: choose {}.",
+                            other.as_str(),
+                            other.label()
+                        ),
+                    ))
+                } else {
+                    Err(Verified::Invalid(
+                        "api_key_id",
+                        AlpacaError::Rejected.user_message(),
+                    ))
+                }
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    };
+    match tokio::time::timeout(state.settings.alpaca_deadline, check).await {
+        Ok(Ok(number)) => Verified::Account(number),
+        Ok(Err(verdict)) => verdict,
+        Err(_) => unavailable(&AlpacaError::Unavailable(
+            "the page deadline passed".to_owned(),
+        )),
+    }
+}
+
+fn unavailable(e: &AlpacaError) -> Verified {
+    Verified::Unavailable(format!(
+        "{}. Nothing was saved; try again in a minute.",
+        describe(e)
+    ))
+}
+
+/// Counts what each member has in flight, to cap it.
+#[derive(Clone, Default)]
+pub struct PerMember(Arc<Mutex<HashMap<MemberId, usize>>>);
+
+/// One slot of a [`PerMember`] cap, given back on drop.
+pub struct PerMemberPermit {
+    counts: PerMember,
+    member: MemberId,
+}
+
+impl PerMember {
+    /// Takes a slot for `member` if fewer than `max` are taken.
+    pub fn try_acquire(&self, member: MemberId, max: usize) -> Option<PerMemberPermit> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(member).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(PerMemberPermit {
+            counts: self.clone(),
+            member,
+        })
+    }
+}
+
+impl Drop for PerMemberPermit {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.member) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.member);
+            }
+        }
+    }
+}
