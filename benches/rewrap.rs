@@ -4,16 +4,19 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use paddock::{
     alpaca::{ApiKeys, Environment},
     db::{
         self,
         credentials::NewCredential,
         embedded::{self, Cluster, Durability},
+        events::Origin,
     },
-    domain::{CredentialId, MemberId, OrganizationId},
+    domain::{CredentialId, Email},
     maintenance,
     seal::{KeyId, Keyring},
+    token::Token,
     vault,
 };
 use secrecy::ExposeSecret;
@@ -46,12 +49,19 @@ async fn run(cluster: &Cluster, count: usize) -> anyhow::Result<()> {
     let old = Keyring::parse(&k1)?;
     let new = Keyring::parse(&format!("{},{}", k2.expose_secret(), k1.expose_secret()).into())?;
 
-    let (member, organization): (MemberId, OrganizationId) = sqlx::query_as(
-        "select member_id, organization_id from paddock_create_organization('Bench', 'bench@example.com', 'x')",
+    let token = Token::generate()?;
+    let (member, organization) = db::identity::create_organization(
+        &app,
+        "Bench",
+        &Email::parse("bench@example.com").context("email")?,
+        "x",
+        &token,
+        &Origin::default(),
     )
-    .fetch_one(&admin)
     .await?;
-    let mut tx = db::begin_tenant(&app, member, organization).await?;
+    let (mut tx, _) = db::identity::begin_request(&app, &token)
+        .await?
+        .context("the new session")?;
     for i in 0..count {
         let id = CredentialId::new();
         let keys = ApiKeys::new(

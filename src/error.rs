@@ -16,6 +16,12 @@ pub enum AppError {
     /// A POST without a valid CSRF token, or from another site.
     #[error("forbidden")]
     Forbidden,
+    /// The session ended mid-request (e.g. signed out elsewhere): sign in again.
+    #[error("signed out")]
+    SignedOut,
+    /// An owner-only action asked for by a plain member.
+    #[error("owners only")]
+    OwnersOnly,
     /// A request whose form or query could not be read at all.
     #[error("bad request")]
     BadRequest,
@@ -60,24 +66,16 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
 
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
-        // The session store is the database: its failures are outages too.
         let unavailable = e.chain().any(|cause| {
             cause
                 .downcast_ref::<sqlx::Error>()
                 .is_some_and(database_unavailable)
-                || cause.is::<tower_sessions::session::Error>()
         });
         if unavailable {
             Self::Unavailable(e)
         } else {
             Self::Internal(e)
         }
-    }
-}
-
-impl From<tower_sessions::session::Error> for AppError {
-    fn from(e: tower_sessions::session::Error) -> Self {
-        Self::Unavailable(e.into())
     }
 }
 
@@ -117,6 +115,12 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "Form expired",
                 "This form was expired or sent from another site, so nothing was changed. Go back, reload the page and try again.",
+            ),
+            Self::SignedOut => axum::response::Redirect::to("/login").into_response(),
+            Self::OwnersOnly => error_page(
+                StatusCode::FORBIDDEN,
+                "Owners only",
+                "Only an owner of this organization can do that, so nothing was changed.",
             ),
             Self::BadRequest => error_page(
                 StatusCode::BAD_REQUEST,

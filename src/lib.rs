@@ -16,5 +16,6 @@ pub mod seal;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod token;
 pub mod vault;
 pub mod web;

@@ -4,7 +4,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
-use tower_sessions::ExpiredDeletion;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -70,7 +69,6 @@ async fn serve_on(
     checked?;
     let pool = db::app_pool(&database.urls.app).await?;
     check_posture(&pool).await?;
-    tokio::task::spawn_blocking(crate::password::warm_up).await?;
 
     let state = AppState {
         pool: pool.clone(),
@@ -143,17 +141,11 @@ pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
 
 /// Deletes expired sessions and stale sign-in failures every minute.
 pub async fn sweep(pool: sqlx::PgPool) {
-    let store = crate::web::session_store::RevocableStore::new(pool.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(e) = store.delete_expired().await {
-            tracing::warn!(error = %e, "deleting expired sessions failed");
-        }
-        if let Ok(mut conn) = pool.acquire().await
-            && let Err(e) = db::throttle::prune(&mut conn).await
-        {
-            tracing::warn!(error = %e, "pruning sign-in failures failed");
+        if let Err(e) = db::identity::sweep(&pool).await {
+            tracing::warn!(error = %e, "sweeping expired sessions failed");
         }
     }
 }

@@ -40,44 +40,46 @@ pub struct NewCredential<'a> {
     pub seal_key_version: &'a str,
 }
 
-type Row = (
-    CredentialId,
-    OrganizationId,
-    MemberId,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    String,
-    String,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-);
+/// A credentials row as stored.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: CredentialId,
+    organization_id: OrganizationId,
+    member_id: MemberId,
+    label: String,
+    environment: String,
+    sealed_key_id: Vec<u8>,
+    sealed_secret: Vec<u8>,
+    key_id_last4: String,
+    account_number: String,
+    seal_key_version: String,
+    created_at: OffsetDateTime,
+    last_used_at: Option<OffsetDateTime>,
+}
 
 const COLUMNS: &str = "id, organization_id, member_id, label, environment, sealed_key_id, sealed_secret, key_id_last4, account_number, seal_key_version, created_at, last_used_at";
 
 fn from_row(row: Row) -> Option<Credential> {
     Some(Credential {
-        id: row.0,
-        organization_id: row.1,
-        member_id: row.2,
-        label: row.3,
-        environment: Environment::parse(&row.4)?,
-        sealed_key_id: Sealed::from_bytes(row.5),
-        sealed_secret: Sealed::from_bytes(row.6),
-        key_id_last4: row.7,
-        account_number: row.8,
-        seal_key_version: row.9,
-        created_at: row.10,
-        last_used_at: row.11,
+        id: row.id,
+        organization_id: row.organization_id,
+        member_id: row.member_id,
+        label: row.label,
+        environment: Environment::parse(&row.environment)?,
+        sealed_key_id: Sealed::from_bytes(row.sealed_key_id),
+        sealed_secret: Sealed::from_bytes(row.sealed_secret),
+        key_id_last4: row.key_id_last4,
+        account_number: row.account_number,
+        seal_key_version: row.seal_key_version,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
     })
 }
 
 /// The current member's credentials, oldest first.
 pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<Credential>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from credentials where member_id = paddock_current_member() order by created_at, label"
+        "select {COLUMNS} from credentials where member_id = (select paddock_current_member()) order by created_at, label"
     ))
     .fetch_all(conn)
     .await?;
@@ -87,7 +89,7 @@ pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<Credential>> {
 /// One of the current member's credentials; `None` for unknown ids and other members' ids alike.
 pub async fn find(conn: &mut PgConnection, id: CredentialId) -> sqlx::Result<Option<Credential>> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from credentials where id = $1 and member_id = paddock_current_member()"
+        "select {COLUMNS} from credentials where id = $1 and member_id = (select paddock_current_member())"
     ))
     .bind(id)
     .fetch_optional(conn)
@@ -101,7 +103,7 @@ pub async fn find_by_account(
     account_number: &str,
 ) -> sqlx::Result<Option<Credential>> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from credentials where account_number = $1 and member_id = paddock_current_member()"
+        "select {COLUMNS} from credentials where account_number = $1 and member_id = (select paddock_current_member())"
     ))
     .bind(account_number)
     .fetch_optional(conn)
@@ -113,7 +115,7 @@ pub async fn find_by_account(
 pub async fn insert(conn: &mut PgConnection, new: &NewCredential<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into credentials (id, organization_id, member_id, label, environment, sealed_key_id, sealed_secret, key_id_last4, account_number, seal_key_version)
-         values ($1, paddock_current_organization(), paddock_current_member(), $2, $3, $4, $5, $6, $7, $8)",
+         values ($1, (select paddock_current_organization()), (select paddock_current_member()), $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(new.id)
     .bind(new.label)
@@ -139,7 +141,7 @@ pub async fn replace_keys(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "update credentials set sealed_key_id = $2, sealed_secret = $3, key_id_last4 = $4, seal_key_version = $5
-         where id = $1 and member_id = paddock_current_member()",
+         where id = $1 and member_id = (select paddock_current_member())",
     )
     .bind(id)
     .bind(sealed_key_id.as_bytes())
@@ -154,7 +156,7 @@ pub async fn replace_keys(
 /// Deletes one credential; returns its label if it existed and was the member's.
 pub async fn delete(conn: &mut PgConnection, id: CredentialId) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
-        "delete from credentials where id = $1 and member_id = paddock_current_member() returning label",
+        "delete from credentials where id = $1 and member_id = (select paddock_current_member()) returning label",
     )
     .bind(id)
     .fetch_optional(conn)
@@ -163,7 +165,7 @@ pub async fn delete(conn: &mut PgConnection, id: CredentialId) -> sqlx::Result<O
 
 /// Notes that the credential's keys were just unsealed for a call.
 pub async fn touch(conn: &mut PgConnection, id: CredentialId) -> sqlx::Result<()> {
-    sqlx::query("update credentials set last_used_at = now() where id = $1 and member_id = paddock_current_member()")
+    sqlx::query("update credentials set last_used_at = now() where id = $1 and member_id = (select paddock_current_member())")
         .bind(id)
         .execute(conn)
         .await?;

@@ -101,7 +101,7 @@ pub async fn record(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "insert into security_events (organization_id, member_id, kind, detail, ip, user_agent)
-         values (paddock_current_organization(), paddock_current_member(), $1, $2, $3, $4)",
+         values ((select paddock_current_organization()), (select paddock_current_member()), $1, $2, $3, $4)",
     )
     .bind(kind.as_str())
     .bind(detail)
@@ -112,30 +112,11 @@ pub async fn record(
     Ok(())
 }
 
-/// Records a failed or locked sign-in against the account `email` names, if any.
-pub async fn record_sign_in_problem(
-    conn: &mut PgConnection,
-    email: &str,
-    kind: EventKind,
-    detail: &str,
-    origin: &Origin,
-) -> sqlx::Result<()> {
-    sqlx::query("select paddock_record_sign_in_problem($1, $2, $3, $4, $5)")
-        .bind(email)
-        .bind(kind.as_str())
-        .bind(detail)
-        .bind(origin.ip.as_deref())
-        .bind(origin.user_agent.as_deref())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The current member's most recent events, newest first.
 pub async fn recent(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Event>> {
     let rows: Vec<(String, String, Option<String>, OffsetDateTime)> = sqlx::query_as(
         "select kind, detail, ip, created_at from security_events
-         where member_id = paddock_current_member()
+         where member_id = (select paddock_current_member())
          order by created_at desc, id desc limit $1",
     )
     .bind(limit)

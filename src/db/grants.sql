@@ -1,20 +1,28 @@
 -- Exactly the privileges the runtime role needs; `{app}` is replaced by the
--- quoted role name. Run after every migration (idempotent).
+-- quoted role name. Run after every migration (idempotent). The schema
+-- paddock_private (sessions, server secrets, sign-in failures) is not granted
+-- at all: the app role reaches it only through the functions below.
 revoke all on all tables in schema public from {app};
 revoke all on all sequences in schema public from {app};
 revoke all on all functions in schema public from {app};
+revoke all on schema paddock_private from {app};
 grant usage on schema public to {app};
 grant select on organizations to {app};
 grant select (id, organization_id, email, role, created_at, updated_at) on members to {app};
-grant select, insert on invites to {app};
+grant select (id, organization_id, created_by, expires_at, accepted_by, accepted_at, created_at, updated_at) on invites to {app};
+grant insert on invites to {app};
 grant select, insert on security_events to {app};
 grant select, insert, update, delete on credentials to {app};
-grant select, insert, delete on sign_in_failures to {app};
 grant usage on all sequences in schema public to {app};
-grant execute on function paddock_current_member(), paddock_current_organization() to {app};
-grant execute on function paddock_sign_in_lookup(text) to {app};
-grant execute on function paddock_create_organization(text, text, text) to {app};
-grant execute on function paddock_redeem_invite(bytea, text, text) to {app};
-grant execute on function paddock_record_sign_in_problem(text, text, text, text, text) to {app};
-grant usage on schema tower_sessions to {app};
-grant select, insert, update, delete on tower_sessions.session to {app};
+grant execute on function
+    paddock_current_member(),
+    paddock_current_organization(),
+    paddock_current_session(),
+    paddock_authenticate(bytea),
+    paddock_end_session(),
+    paddock_sweep(),
+    paddock_sign_in_attempt(text, text),
+    paddock_sign_in(text, text, bytea, bigint[], bytea, text, text),
+    paddock_create_organization(text, text, text, bytea, text, text),
+    paddock_redeem_invite(bytea, text, text, bytea, text, text)
+to {app};

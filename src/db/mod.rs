@@ -4,24 +4,21 @@
 pub mod credentials;
 pub mod embedded;
 pub mod events;
+pub mod identity;
 pub mod invites;
 pub mod members;
 pub mod posture;
-pub mod throttle;
 
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
-    PgPool, Postgres, Transaction,
+    PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use crate::{
-    config::{DatabaseSettings, Settings},
-    domain::{MemberId, OrganizationId},
-};
+use crate::config::{DatabaseSettings, Settings};
 use embedded::{Cluster, Durability};
 
 /// The role that owns the schema (migrations, maintenance, SECURITY DEFINER functions).
@@ -167,14 +164,10 @@ pub async fn ensure_database(
     Ok(())
 }
 
-/// Runs the migrations and the session store's migration as the owner, then grants
+/// Runs the migrations as the owner, then grants
 /// the app role exactly what it needs. Idempotent.
 pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     MIGRATOR.run(admin).await.context("running migrations")?;
-    tower_sessions_sqlx_store::PostgresStore::new(admin.clone())
-        .migrate()
-        .await
-        .context("creating the session table")?;
     let grants = include_str!("grants.sql").replace("{app}", &quote_ident(app_role));
     let mut tx = admin.begin().await?;
     sqlx::raw_sql(&grants)
@@ -192,22 +185,11 @@ pub fn role_of(url: &SecretString) -> anyhow::Result<String> {
     Ok(options.get_username().to_owned())
 }
 
-/// Begins a transaction scoped to one member: row-level security policies read
-/// these transaction-local settings, which vanish at commit or rollback.
-pub async fn begin_tenant(
-    pool: &PgPool,
-    member: MemberId,
-    organization: OrganizationId,
-) -> sqlx::Result<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "select set_config('paddock.member_id', $1, true), set_config('paddock.organization_id', $2, true)",
-    )
-    .bind(member.to_string())
-    .bind(organization.to_string())
-    .execute(&mut *tx)
-    .await?;
-    Ok(tx)
+/// Whether `error` is a violation of the constraint (or unique index) `name`:
+/// the one place database constraint errors are recognized, so handlers can turn
+/// them into form messages instead of 500s.
+pub fn violates(error: &sqlx::Error, name: &str) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.constraint() == Some(name))
 }
 
 /// Quotes an SQL identifier.

@@ -40,6 +40,15 @@ pub async fn problems(app: &PgPool) -> sqlx::Result<Vec<String>> {
             "the runtime role `{role}` is a member of `{granted}`, which bypasses row-level security; revoke that membership"
         ));
     }
+    let private: bool =
+        sqlx::query_scalar("select has_schema_privilege(current_user, 'paddock_private', 'USAGE')")
+            .fetch_one(app)
+            .await?;
+    if private {
+        problems.push(format!(
+            "the runtime role `{role}` may use schema `paddock_private` (sessions, server secrets); run `paddock migrate` to revoke it"
+        ));
+    }
     let tables: Vec<(String, bool, bool, bool)> = sqlx::query_as(
         "select c.relname::text, c.relrowsecurity, c.relforcerowsecurity, pg_has_role(r.oid, c.relowner, 'MEMBER')
          from pg_class c

@@ -9,7 +9,6 @@ use axum::{
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::{
@@ -23,7 +22,7 @@ use crate::{
         extract::{Form, Path},
         forms::{FieldErrors, when},
         service::{UNSEAL_FAILED, describe, fetch_all, own_credential, unseal_and_release},
-        session::{self, Once},
+        session::{self, Once, Session},
         tenant::{Ctx, Tx},
         views::{ChartView, PeriodQuery, PositionRow, SummaryView},
     },
@@ -122,8 +121,8 @@ pub async fn show(
     let credentials = std::slice::from_ref(&credential);
     let (keys, released) = unseal_and_release(&state, &ctx, tx, credentials, "portfolio").await?;
     let mut results = fetch_all(&state, &released, credentials, keys, period, true).await?;
-    let status = session::take_once(&session, Once::Status).await?;
-    let mut alert = session::take_once(&session, Once::Alert).await?;
+    let status = session::take_once(&session, Once::Status);
+    let mut alert = session::take_once(&session, Once::Alert);
     let mut page = AccountPage {
         id: credential.id.to_string(),
         label: credential.label.clone(),
@@ -326,7 +325,7 @@ pub async fn place_order(
     match placed {
         Ok(order) => {
             tracing::info!(order_id = %order.id, status = %order.status, "order placed");
-            session::set_once(&session, Once::Status, &order_summary(&request, &order)).await?;
+            session::set_once(&session, Once::Status, &order_summary(&request, &order));
             Ok(Redirect::to(&format!("/accounts/{}", credential.id)).into_response())
         }
         Err(e @ (AlpacaError::Refused(_) | AlpacaError::Unprocessable(_))) => Ok(page(
@@ -387,7 +386,7 @@ pub async fn cancel_order(
     let (unsealed, released) =
         unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
-        session::set_once(&session, Once::Alert, UNSEAL_FAILED).await?;
+        session::set_once(&session, Once::Alert, UNSEAL_FAILED);
         return Ok(back);
     };
     let result = released
@@ -396,24 +395,20 @@ pub async fn cancel_order(
         .await;
     drop(keys);
     match result {
-        Ok(()) => session::set_once(&session, Once::Status, "The order was canceled.").await?,
-        Err(AlpacaError::NotFound) => {
-            session::set_once(
-                &session,
-                Once::Alert,
-                "Alpaca could not find that order; it may have filled or been canceled already.",
-            )
-            .await?
-        }
+        Ok(()) => session::set_once(&session, Once::Status, "The order was canceled."),
+        Err(AlpacaError::NotFound) => session::set_once(
+            &session,
+            Once::Alert,
+            "Alpaca could not find that order; it may have filled or been canceled already.",
+        ),
         Err(AlpacaError::Unprocessable(message) | AlpacaError::Refused(message)) => {
             session::set_once(
                 &session,
                 Once::Alert,
                 &format!("Alpaca could not cancel that order: {message}"),
             )
-            .await?
         }
-        Err(e) => session::set_once(&session, Once::Alert, &describe(&e)).await?,
+        Err(e) => session::set_once(&session, Once::Alert, &describe(&e)),
     }
     Ok(back)
 }

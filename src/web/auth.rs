@@ -1,4 +1,8 @@
 //! Sign-up, sign-in and sign-out.
+//!
+//! The app never sees a stored password hash: sign-in asks the database to count
+//! the attempt and hand out the salt, computes Argon2id off the runtime, and asks
+//! the database to compare and, on a match, to start a session under a new secret.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,21 +13,24 @@ use axum::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tower_sessions::Session;
-use validator::Validate;
 
 use crate::{
     config::SignupMode,
-    db::{self, events::EventKind, throttle::Scope},
+    db::{
+        self,
+        events::{EventKind, Origin},
+        identity::Attempt,
+    },
     domain::Email,
     error::AppError,
     password,
     state::AppState,
+    token::Token,
     web::{
         extract::Form,
-        forms::FieldErrors,
-        session::{self, Once},
-        tenant::ClientOrigin,
+        forms::{self, FieldErrors},
+        session::{Once, Session, take_once},
+        tenant::{ClientOrigin, Ctx, Tx},
     },
 };
 
@@ -39,6 +46,23 @@ struct LoginPage {
     status: Option<String>,
 }
 
+impl LoginPage {
+    fn new(session: &Session, email: &str) -> Self {
+        Self {
+            csrf: session.csrf(),
+            email: email.to_owned(),
+            errors: FieldErrors::default(),
+            alert: None,
+            status: None,
+        }
+    }
+
+    fn with_alert(mut self, status: StatusCode, alert: &str) -> Response {
+        self.alert = Some(alert.to_owned());
+        (status, self).into_response()
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -47,20 +71,25 @@ pub struct LoginForm {
     password: SecretString,
 }
 
+/// Whether the browser holds the secret of a live session.
+async fn signed_in(state: &AppState, session: &Session) -> Result<bool, AppError> {
+    Ok(match session.presented() {
+        Some(token) => db::identity::is_signed_in(&state.pool, &token).await?,
+        None => false,
+    })
+}
+
 /// `GET /login`.
-pub async fn login_form(session: Session) -> Result<Response, AppError> {
-    if session::signed_in(&session).await?.is_some() {
+pub async fn login_form(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, AppError> {
+    if signed_in(&state, &session).await? {
         return Ok(Redirect::to("/portfolio").into_response());
     }
-    let status = session::take_once(&session, Once::Status).await?;
-    Ok(LoginPage {
-        csrf: session::csrf_token(&session).await?,
-        email: String::new(),
-        errors: FieldErrors::default(),
-        alert: None,
-        status,
-    }
-    .into_response())
+    let mut page = LoginPage::new(&session, "");
+    page.status = take_once(&session, Once::Status);
+    Ok(page.into_response())
 }
 
 /// `POST /login`: throttled per account and per address; one generic message.
@@ -70,131 +99,54 @@ pub async fn login(
     ClientOrigin(origin): ClientOrigin,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    let page = |status: StatusCode, alert: &str, csrf: String, email: &str| {
-        (
-            status,
-            LoginPage {
-                csrf,
-                email: email.to_owned(),
-                errors: FieldErrors::default(),
-                alert: Some(alert.to_owned()),
-                status: None,
-            },
-        )
-            .into_response()
-    };
-    let csrf = session::csrf_token(&session).await?;
-    let typed_email = form.email.trim().to_owned();
-    let mut errors = FieldErrors::default();
-    if typed_email.is_empty() {
-        errors.add("email", "Enter your email address.");
+    let mut page = LoginPage::new(&session, form.email.trim());
+    let email = forms::text(&mut page.errors, "email", &form.email, 254);
+    if email.is_empty() {
+        page.errors.add("email", "Enter your email address.");
+    } else if Email::parse(&email).is_none() {
+        page.errors
+            .add("email", "Enter an email address like name@example.com.");
     }
     if form.password.expose_secret().is_empty() {
-        errors.add("password", "Enter your password.");
+        page.errors.add("password", "Enter your password.");
     }
-    if !errors.is_empty() {
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            LoginPage {
-                csrf,
-                email: typed_email,
-                errors,
-                alert: None,
-                status: None,
-            },
-        )
-            .into_response());
-    }
-    let account_subject = account_subject(&typed_email);
-    let address_subject = origin.ip.clone().unwrap_or_else(|| "unknown".into());
-
-    // Count this attempt before checking the password, one attempt at a time per
-    // account and per address: parallel guesses cannot all pass the same count.
-    let mut tx = state.pool.begin().await?;
-    db::throttle::serialize(&mut tx, Scope::Account, &account_subject).await?;
-    db::throttle::serialize(&mut tx, Scope::Address, &address_subject).await?;
-    let locked = match db::throttle::locked_for(&mut tx, Scope::Account, &account_subject).await? {
-        Some(wait) => Some(wait),
-        None => db::throttle::locked_for(&mut tx, Scope::Address, &address_subject).await?,
+    let Some(email) = Email::parse(&email).filter(|_| page.errors.is_empty()) else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    if let Some(wait) = locked {
-        tx.commit().await?;
-        let mut response = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins. Wait a few minutes, then try again.",
-            csrf,
-            &typed_email,
-        );
-        let seconds = wait.whole_seconds().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&seconds) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(response);
-    }
-    let (account_attempt, account_locked) =
-        db::throttle::record_attempt(&mut tx, Scope::Account, &account_subject).await?;
-    let (address_attempt, address_locked) =
-        db::throttle::record_attempt(&mut tx, Scope::Address, &address_subject).await?;
-    let email = Email::parse(&typed_email);
-    let record = match &email {
-        Some(email) => db::members::sign_in_lookup(&mut tx, email).await?,
-        None => None,
-    };
-    tx.commit().await?;
+    let address = address_subject(&origin);
 
-    let stored = record.as_ref().map(|r| r.password_hash.clone());
-    let candidate = form.password;
-    let ok = hashing(&state, move || {
-        password::verify(stored.as_deref(), &candidate)
-    })
-    .await?;
-
-    match record.filter(|_| ok) {
-        Some(record) => {
-            session::sign_in(&session, record.member_id, record.organization_id).await?;
-            let mut tx =
-                db::begin_tenant(&state.pool, record.member_id, record.organization_id).await?;
-            db::throttle::forget(&mut tx, &[account_attempt, address_attempt]).await?;
-            db::throttle::clear(&mut tx, Scope::Account, &account_subject).await?;
-            db::events::record(&mut tx, EventKind::SignIn, "", &origin).await?;
-            tx.commit().await?;
-            Ok(Redirect::to("/portfolio").into_response())
-        }
-        None => {
-            let mut tx = state.pool.begin().await?;
-            db::events::record_sign_in_problem(
-                &mut tx,
-                &typed_email,
-                EventKind::SignInFailed,
-                "wrong password",
-                &origin,
-            )
-            .await?;
-            if account_locked || address_locked {
-                let detail = if account_locked {
-                    "too many failed sign-ins for this account"
-                } else {
-                    "too many failed sign-ins from this address"
-                };
-                tracing::warn!(detail, "sign-in locked");
-                db::events::record_sign_in_problem(
-                    &mut tx,
-                    &typed_email,
-                    EventKind::SignInLocked,
-                    detail,
-                    &origin,
-                )
-                .await?;
+    let (params, attempts) =
+        match db::identity::sign_in_attempt(&state.pool, email.as_str(), &address).await? {
+            Attempt::Locked { retry_after } => {
+                let mut response = page.with_alert(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed sign-ins. Wait a few minutes, then try again.",
+                );
+                if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return Ok(response);
             }
-            tx.commit().await?;
-            Ok(page(
-                StatusCode::UNAUTHORIZED,
-                BAD_CREDENTIALS,
-                csrf,
-                &typed_email,
-            ))
-        }
+            Attempt::Counted { params, ids } => (params, ids),
+        };
+    let candidate = form.password;
+    let derived = hashing(&state, move || password::derive(&candidate, &params)).await??;
+    let token = Token::generate()?;
+    let member = db::identity::sign_in(
+        &state.pool,
+        email.as_str(),
+        &address,
+        &derived,
+        &attempts,
+        &token,
+        &origin,
+    )
+    .await?;
+    if member.is_none() {
+        return Ok(page.with_alert(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
     }
+    session.adopt(token);
+    Ok(Redirect::to("/portfolio").into_response())
 }
 
 /// Runs CPU- and memory-heavy password hashing on the blocking pool, at most a
@@ -217,23 +169,16 @@ async fn hashing<T: Send + 'static>(
     .await?)
 }
 
-/// The throttling subject for an account: a hash of the normalized email, so the
-/// table of failures holds no addresses.
-fn account_subject(email: &str) -> String {
-    let normalized = email.trim().to_lowercase();
-    orion::hash::digest(normalized.as_bytes())
-        .map(|d| d.as_ref().iter().map(|b| format!("{b:02x}")).collect())
-        .unwrap_or(normalized)
+/// The throttling subject for the client's address.
+fn address_subject(origin: &Origin) -> String {
+    origin.ip.clone().unwrap_or_else(|| "unknown".into())
 }
 
-/// `POST /logout`: deletes the session server-side.
-pub async fn logout(
-    session: Session,
-    ctx: crate::web::tenant::Ctx,
-    mut tx: crate::web::tenant::Tx,
-) -> Result<Response, AppError> {
+/// `POST /logout`: ends the session server-side.
+pub async fn logout(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Response, AppError> {
     db::events::record(&mut tx, EventKind::SignOut, "", &ctx.origin).await?;
-    session::sign_out(&session).await?;
+    db::identity::end_session(&mut tx).await?;
+    session.forget()?;
     Ok(Redirect::to("/login").into_response())
 }
 
@@ -253,7 +198,7 @@ struct SignupValues {
     invite_code: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize)]
 pub struct SignupForm {
     #[serde(default)]
     email: String,
@@ -262,10 +207,8 @@ pub struct SignupForm {
     #[serde(default)]
     confirm_password: SecretString,
     #[serde(default)]
-    #[validate(length(max = 100, message = "Use at most 100 characters."))]
     organization_name: String,
     #[serde(default)]
-    #[validate(length(max = 64, message = "That is not an invite code."))]
     invite_code: String,
 }
 
@@ -274,11 +217,11 @@ pub async fn signup_form(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<Response, AppError> {
-    if session::signed_in(&session).await?.is_some() {
+    if signed_in(&state, &session).await? {
         return Ok(Redirect::to("/portfolio").into_response());
     }
     Ok(SignupPage {
-        csrf: session::csrf_token(&session).await?,
+        csrf: session.csrf(),
         form: SignupValues::default(),
         errors: FieldErrors::default(),
         invite_only: state.settings.signup == SignupMode::InviteOnly,
@@ -294,18 +237,24 @@ pub async fn signup(
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
     let invite_only = state.settings.signup == SignupMode::InviteOnly;
-    let values = SignupValues {
-        email: form.email.trim().to_owned(),
-        organization_name: form.organization_name.trim().to_owned(),
-        invite_code: form.invite_code.trim().to_owned(),
-    };
     let mut errors = FieldErrors::default();
-    errors.extend_from(form.validate());
+    let values = SignupValues {
+        email: forms::text(&mut errors, "email", &form.email, 254),
+        organization_name: forms::text(
+            &mut errors,
+            "organization_name",
+            &form.organization_name,
+            100,
+        ),
+        invite_code: forms::text(&mut errors, "invite_code", &form.invite_code, 64),
+    };
     let email = Email::parse(&values.email);
     if email.is_none() {
         errors.add("email", "Enter an email address like name@example.com.");
     }
-    if let Some(reason) = password::weakness(&form.password, &[values.email.as_str()]) {
+    if form.password.expose_secret().chars().any(char::is_control) {
+        errors.add("password", "Passwords cannot contain control characters.");
+    } else if let Some(reason) = password::weakness(&form.password, &[values.email.as_str()]) {
         errors.add("password", reason);
     }
     if form.password.expose_secret() != form.confirm_password.expose_secret() {
@@ -330,11 +279,11 @@ pub async fn signup(
         ),
         _ => {}
     }
-    let page = |errors: FieldErrors, values: SignupValues, csrf: String| {
+    let page = |errors: FieldErrors, values: SignupValues| {
         (
             StatusCode::UNPROCESSABLE_ENTITY,
             SignupPage {
-                csrf,
+                csrf: session.csrf(),
                 form: values,
                 errors,
                 invite_only,
@@ -342,61 +291,54 @@ pub async fn signup(
         )
             .into_response()
     };
-    let csrf = session::csrf_token(&session).await?;
     let Some(email) = email.filter(|_| errors.is_empty()) else {
-        return Ok(page(errors, values, csrf));
+        return Ok(page(errors, values));
     };
 
     let secret = form.password;
     let hash = hashing(&state, move || password::hash(&secret)).await??;
-    let mut tx = state.pool.begin().await?;
+    let token = Token::generate()?;
     let created = if values.invite_code.is_empty() {
-        db::members::create_organization(&mut tx, &values.organization_name, &email, &hash)
-            .await
-            .map(Some)
+        db::identity::create_organization(
+            &state.pool,
+            &values.organization_name,
+            &email,
+            &hash,
+            &token,
+            &origin,
+        )
+        .await
+        .map(Some)
     } else {
-        let code_hash = invite_hash(&values.invite_code)?;
-        db::members::redeem_invite(&mut tx, &code_hash, &email, &hash).await
+        db::identity::redeem_invite(
+            &state.pool,
+            &db::invites::code_hash(&values.invite_code)?,
+            &email,
+            &hash,
+            &token,
+            &origin,
+        )
+        .await
     };
-    let (member, organization) = match created {
-        Ok(Some(ids)) => ids,
+    match created {
+        Ok(Some(_)) => {
+            session.adopt(token);
+            Ok(Redirect::to("/portfolio").into_response())
+        }
         Ok(None) => {
             errors.add(
                 "invite_code",
                 "This invite code is not valid: it may be mistyped, used already, or expired.",
             );
-            return Ok(page(errors, values, csrf));
+            Ok(page(errors, values))
         }
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("members_email_key") => {
+        Err(e) if db::violates(&e, "members_email_key") => {
             errors.add(
                 "email",
                 "An account with this email already exists. Sign in instead.",
             );
-            return Ok(page(errors, values, csrf));
+            Ok(page(errors, values))
         }
-        Err(e) => return Err(e.into()),
-    };
-    tx.commit().await?;
-
-    session::sign_in(&session, member, organization).await?;
-    let mut tx = db::begin_tenant(&state.pool, member, organization).await?;
-    let detail = if values.invite_code.is_empty() {
-        "created the organization"
-    } else {
-        "joined with an invite"
-    };
-    db::events::record(&mut tx, EventKind::SignedUp, detail, &origin).await?;
-    if !values.invite_code.is_empty() {
-        db::events::record(&mut tx, EventKind::InviteAccepted, "", &origin).await?;
+        Err(e) => Err(e.into()),
     }
-    db::events::record(&mut tx, EventKind::SignIn, "", &origin).await?;
-    tx.commit().await?;
-    Ok(Redirect::to("/portfolio").into_response())
-}
-
-/// The stored form of an invite code: its BLAKE2b-256 hash.
-pub fn invite_hash(code: &str) -> anyhow::Result<Vec<u8>> {
-    let digest = orion::hash::digest(code.trim().as_bytes())
-        .map_err(|_| anyhow::anyhow!("hashing the invite code failed"))?;
-    Ok(digest.as_ref().to_vec())
 }

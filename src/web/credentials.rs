@@ -9,8 +9,6 @@ use axum::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tower_sessions::Session;
-use validator::Validate;
 
 use crate::{
     alpaca::{ApiKeys, Environment},
@@ -21,9 +19,9 @@ use crate::{
     vault,
     web::{
         extract::{Form, Path},
-        forms::{FieldErrors, when},
+        forms::{self, FieldErrors, when},
         service::{Verified, own_credential, verify_keys},
-        session::{self, Once},
+        session::{self, Once, Session},
         tenant::{Ctx, Tx},
     },
 };
@@ -61,7 +59,7 @@ pub async fn index(ctx: Ctx, mut tx: Tx, session: Session) -> Result<IndexPage, 
             label: c.label,
         })
         .collect();
-    let status = session::take_once(&session, Once::Status).await?;
+    let status = session::take_once(&session, Once::Status);
     Ok(IndexPage { ctx, rows, status })
 }
 
@@ -97,16 +95,6 @@ pub struct EnrollForm {
     api_key_id: SecretString,
     #[serde(default)]
     secret_key: SecretString,
-}
-
-#[derive(Validate)]
-struct LabelInput<'a> {
-    #[validate(length(
-        min = 1,
-        max = 64,
-        message = "Give this account a label of 1 to 64 characters."
-    ))]
-    label: &'a str,
 }
 
 /// Key material with pasted whitespace removed, checked for a plausible shape.
@@ -146,9 +134,11 @@ pub async fn create(
     session: Session,
     Form(form): Form<EnrollForm>,
 ) -> Result<Response, AppError> {
-    let label = form.label.trim().to_owned();
     let mut errors = FieldErrors::default();
-    errors.extend_from(LabelInput { label: &label }.validate());
+    let label = forms::text(&mut errors, "label", &form.label, 64);
+    if label.is_empty() {
+        errors.add("label", "Give this account a label of 1 to 64 characters.");
+    }
     let environment = Environment::parse(&form.environment);
     if environment.is_none() {
         errors.add("environment", "Choose Paper or Live.");
@@ -192,14 +182,11 @@ pub async fn create(
         }
     };
     let mut tx = released.begin().await?;
+    let already = |existing: &str| {
+        format!("You already enrolled this Alpaca account ({account_number}) as “{existing}”.")
+    };
     if let Some(existing) = db::credentials::find_by_account(&mut tx, &account_number).await? {
-        errors.add(
-            "api_key_id",
-            format!(
-                "You already enrolled this Alpaca account ({account_number}) as “{}”.",
-                existing.label
-            ),
-        );
+        errors.add("api_key_id", already(&existing.label));
         return Ok(page(ctx, errors, None, StatusCode::UNPROCESSABLE_ENTITY));
     }
     let id = CredentialId::new();
@@ -213,7 +200,7 @@ pub async fn create(
     .map_err(|e| AppError::Internal(e.into()))?;
     let last4 = last4(&keys);
     drop(keys);
-    db::credentials::insert(
+    let inserted = db::credentials::insert(
         &mut tx,
         &NewCredential {
             id,
@@ -226,7 +213,19 @@ pub async fn create(
             seal_key_version: &sealed.seal_key_version,
         },
     )
-    .await?;
+    .await;
+    match inserted {
+        Ok(()) => {}
+        // Two enrollments of one account raced past the check above.
+        Err(e) if db::violates(&e, "credentials_member_account_key") => {
+            errors.add(
+                "api_key_id",
+                format!("This Alpaca account ({account_number}) was just enrolled from another window: it is in your list."),
+            );
+            return Ok(page(ctx, errors, None, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+        Err(e) => return Err(e.into()),
+    }
     db::events::record(
         &mut tx,
         EventKind::CredentialAdded,
@@ -241,8 +240,7 @@ pub async fn create(
             "Saved “{label}”: Alpaca account {account_number} ({}).",
             environment.label()
         ),
-    )
-    .await?;
+    );
     Ok(Redirect::to("/credentials").into_response())
 }
 
@@ -388,8 +386,7 @@ pub async fn rotate(
         &session,
         Once::Status,
         &format!("Replaced the keys of “{}”.", credential.label),
-    )
-    .await?;
+    );
     Ok(Redirect::to("/credentials").into_response())
 }
 
@@ -408,7 +405,6 @@ pub async fn delete(
         &session,
         Once::Status,
         &format!("Deleted “{label}” and its sealed keys."),
-    )
-    .await?;
+    );
     Ok(Redirect::to("/credentials").into_response())
 }

@@ -4,6 +4,7 @@
 //! token). Browsers also tell us where a request came from (`Sec-Fetch-Site`,
 //! `Origin`); cross-site POSTs are refused before the body is read.
 
+use crate::{error::AppError, web::session::Session};
 use axum::{
     body::{Body, to_bytes},
     extract::Request,
@@ -11,9 +12,6 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use tower_sessions::Session;
-
-use crate::{error::AppError, web::session};
 
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -37,7 +35,7 @@ pub async fn guard(session: Session, request: Request, next: Next) -> Response {
         .find(|(k, _)| k == "csrf_token")
         .map(|(_, v)| v.into_owned());
     match token {
-        Some(token) if session::csrf_matches(&session, &token).await => {
+        Some(token) if session.csrf_matches(&token) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }

@@ -41,18 +41,6 @@ impl FieldErrors {
             n => format!("Please fix the {n} problems below."),
         }
     }
-
-    /// Adds the messages of a `validator` check.
-    pub fn extend_from(&mut self, result: Result<(), validator::ValidationErrors>) {
-        let Err(errors) = result else { return };
-        let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
-        fields.sort_by(|a, b| a.0.cmp(&b.0));
-        for (field, list) in fields {
-            if let Some(message) = list.iter().find_map(|e| e.message.as_ref()) {
-                self.add(field.clone(), message.to_string());
-            }
-        }
-    }
 }
 
 /// Formats a time for tables: `2026-11-28 15:53 UTC`.
@@ -60,4 +48,19 @@ pub fn when(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     at.format(&format).unwrap_or_default()
+}
+
+/// A single-line text field, trimmed: refused (with a message beside it) when it
+/// holds control characters such as NUL or is longer than `max` characters.
+pub fn text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.chars().any(char::is_control) {
+        errors.add(
+            field,
+            "Remove the control characters (such as NUL or tabs) from this field.",
+        );
+    } else if value.chars().count() > max {
+        errors.add(field, format!("Use at most {max} characters."));
+    }
+    value.to_owned()
 }

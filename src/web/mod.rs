@@ -12,7 +12,6 @@ mod org;
 mod portfolio;
 pub mod service;
 pub mod session;
-pub mod session_store;
 pub mod tenant;
 mod views;
 
@@ -32,12 +31,11 @@ use tower_http::{
     set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
-use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{error, state::AppState};
 
 /// The session cookie's name.
-pub const SESSION_COOKIE: &str = "paddock_session";
+pub const SESSION_COOKIE: &str = session::COOKIE;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -67,29 +65,23 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route_layer(from_fn_with_state(state.clone(), tenant::require_member));
 
-    let public = Router::new()
+    let pages = Router::new()
         .route("/", get(root))
         .route("/signup", get(auth::signup_form).post(auth::signup))
         .route("/login", get(auth::login_form).post(auth::login))
+        .merge(members_only)
+        .layer(from_fn(csrf::guard))
+        .layer(from_fn_with_state(state.clone(), session::layer));
+
+    // No cookies on these: static files are cached, and probes have no session.
+    let infrastructure = Router::new()
         .route("/healthz", get(healthz))
         .route("/static/{file}", get(assets::serve));
 
-    let store = session_store::RevocableStore::new(state.pool.clone());
-    let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        .with_secure(state.settings.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(session::IDLE_TIMEOUT));
-
     let request_id = HeaderName::from_static("x-request-id");
-    public
-        .merge(members_only)
+    pages
+        .merge(infrastructure)
         .fallback(|| async { error::not_found() })
-        .layer(from_fn(csrf::guard))
-        .layer(sessions)
-        .layer(axum::middleware::map_response(session_store_outage))
         .layer(panic_guard())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -122,18 +114,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// tower-sessions answers a bare, empty 500 when it cannot save a session, which
-/// only happens when its store, the database, is unreachable: say so plainly.
-async fn session_store_outage(response: Response) -> Response {
-    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
-        && !response.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return error::AppError::Unavailable(anyhow::anyhow!("the session store failed"))
-            .into_response();
-    }
-    response
-}
-
 /// Turns a handler panic into the plain 500 page; the server keeps serving.
 fn panic_guard() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
     CatchPanicLayer::custom(|_| internal_error_page())
@@ -147,11 +127,19 @@ fn internal_error_page() -> Response {
     )
 }
 
-async fn root(session: tower_sessions::Session) -> Result<Redirect, error::AppError> {
-    Ok(match session::signed_in(&session).await? {
-        Some(_) => Redirect::to("/portfolio"),
-        None => Redirect::to("/login"),
-    })
+async fn root(
+    State(state): State<AppState>,
+    session: session::Session,
+) -> Result<Redirect, error::AppError> {
+    let signed_in = match session.presented() {
+        Some(token) => crate::db::identity::is_signed_in(&state.pool, &token).await?,
+        None => false,
+    };
+    Ok(Redirect::to(if signed_in {
+        "/portfolio"
+    } else {
+        "/login"
+    }))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -2,17 +2,15 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::response::{IntoResponse, Redirect, Response};
-use tower_sessions::Session;
+use axum::response::{IntoResponse, Response};
 
 use crate::{
     db::{self, events::EventKind},
     domain::Role,
     error::AppError,
+    token::Token,
     web::{
-        auth::invite_hash,
         forms::when,
-        session::{self, Once},
         tenant::{Ctx, Tx},
     },
 };
@@ -33,8 +31,12 @@ struct OrgPage {
 }
 
 /// `GET /org`.
-pub async fn show(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Response, AppError> {
-    let members = db::members::list(&mut tx)
+pub async fn show(ctx: Ctx, mut tx: Tx) -> Result<Response, AppError> {
+    page(ctx, &mut tx, None).await
+}
+
+async fn page(ctx: Ctx, tx: &mut Tx, new_invite: Option<String>) -> Result<Response, AppError> {
+    let members = db::members::list(tx)
         .await?
         .into_iter()
         .map(|m| MemberView {
@@ -43,7 +45,6 @@ pub async fn show(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Response, Ap
             joined: when(m.joined),
         })
         .collect();
-    let new_invite = session::take_once(&session, Once::NewInvite).await?;
     Ok(OrgPage {
         is_owner: ctx.member.role == Role::Owner,
         ctx,
@@ -53,13 +54,14 @@ pub async fn show(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Response, Ap
     .into_response())
 }
 
-/// `POST /org/invites`: owners only; the code is shown once on the next page.
-pub async fn create_invite(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Response, AppError> {
+/// `POST /org/invites`: owners only. The code is shown on this response, once;
+/// only its hash is stored, and it is kept nowhere else.
+pub async fn create_invite(ctx: Ctx, mut tx: Tx) -> Result<Response, AppError> {
     if ctx.member.role != Role::Owner {
-        return Err(AppError::NotFound);
+        return Err(AppError::OwnersOnly);
     }
-    let code = session::random_token(16)?;
-    let expires = db::invites::create(&mut tx, &invite_hash(&code)?).await?;
+    let code = Token::generate()?.expose_text();
+    let expires = db::invites::create(&mut tx, &db::invites::code_hash(&code)?).await?;
     db::events::record(
         &mut tx,
         EventKind::InviteCreated,
@@ -67,6 +69,5 @@ pub async fn create_invite(ctx: Ctx, mut tx: Tx, session: Session) -> Result<Res
         &ctx.origin,
     )
     .await?;
-    session::set_once(&session, Once::NewInvite, &code).await?;
-    Ok(Redirect::to("/org").into_response())
+    page(ctx, &mut tx, Some(code)).await
 }

@@ -1,117 +1,272 @@
-//! The typed session: who is signed in, since when, and the CSRF token.
+//! The session cookie, its CSRF token, and one-time messages.
+//!
+//! The `paddock_session` cookie holds a random 32-byte secret ([`Token`]). A
+//! visitor who has not signed in has a secret but no row anywhere: it anchors the
+//! CSRF token of the sign-in and sign-up forms. Signing in starts a session in
+//! PostgreSQL under the SHA-256 of a *new* secret; every signed-in request
+//! presents the secret to the database, which decides who is asking (see
+//! `db::identity`). The CSRF token is derived from the secret, so it needs no
+//! storage and dies with the session.
+//!
+//! One-time messages ("Saved …") travel in a `paddock_flash` cookie for the next
+//! page, MAC'd with the session secret so nobody else can plant one.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use time::{Duration, OffsetDateTime};
-use tower_sessions::Session;
+use serde::{Deserialize, Serialize};
 
-use crate::domain::{MemberId, OrganizationId};
+use crate::{error::AppError, state::AppState, token::Token};
 
-const MEMBER: &str = "member_id";
-const ORGANIZATION: &str = "organization_id";
-const SIGNED_IN_AT: &str = "signed_in_at";
-const CSRF: &str = "csrf_token";
+/// The session cookie's name.
+pub const COOKIE: &str = "paddock_session";
+const FLASH_COOKIE: &str = "paddock_flash";
 
-/// Sessions end this long after sign-in, however active.
-pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
-/// Sessions end after this long without a request.
-pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
-
-/// A fresh random token, URL-safe.
-pub fn random_token(bytes: usize) -> anyhow::Result<String> {
-    let mut buf = vec![0u8; bytes];
-    orion::util::secure_rand_bytes(&mut buf)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-    Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-/// The session's CSRF token, created on first use.
-pub async fn csrf_token(session: &Session) -> anyhow::Result<String> {
-    if let Some(token) = session.get::<String>(CSRF).await? {
-        return Ok(token);
-    }
-    let token = random_token(32)?;
-    session.insert(CSRF, &token).await?;
-    Ok(token)
-}
-
-/// Whether `candidate` is this session's CSRF token (constant-time comparison).
-pub async fn csrf_matches(session: &Session, candidate: &str) -> bool {
-    match session.get::<String>(CSRF).await {
-        Ok(Some(expected)) => {
-            orion::util::secure_cmp(expected.as_bytes(), candidate.as_bytes()).is_ok()
-        }
-        _ => false,
-    }
-}
-
-/// Starts a signed-in session under a new id, with a new CSRF token.
-pub async fn sign_in(
-    session: &Session,
-    member: MemberId,
-    organization: OrganizationId,
-) -> anyhow::Result<()> {
-    session.cycle_id().await?;
-    session.clear().await;
-    session.insert(MEMBER, member).await?;
-    session.insert(ORGANIZATION, organization).await?;
-    session
-        .insert(SIGNED_IN_AT, OffsetDateTime::now_utc().unix_timestamp())
-        .await?;
-    session.insert(CSRF, random_token(32)?).await?;
-    Ok(())
-}
-
-/// The signed-in member, if any and within the absolute timeout.
-pub async fn signed_in(session: &Session) -> anyhow::Result<Option<(MemberId, OrganizationId)>> {
-    let (Some(member), Some(organization), Some(at)) = (
-        session.get::<MemberId>(MEMBER).await?,
-        session.get::<OrganizationId>(ORGANIZATION).await?,
-        session.get::<i64>(SIGNED_IN_AT).await?,
-    ) else {
-        return Ok(None);
-    };
-    let age = OffsetDateTime::now_utc().unix_timestamp() - at;
-    if age > ABSOLUTE_TIMEOUT.whole_seconds() || age < 0 {
-        session.flush().await?;
-        return Ok(None);
-    }
-    Ok(Some((member, organization)))
-}
-
-/// Ends the session and deletes it server-side.
-pub async fn sign_out(session: &Session) -> anyhow::Result<()> {
-    session.flush().await?;
-    Ok(())
-}
-
-/// Values kept in the session until the next page shows them, once.
+/// Values kept until the next page shows them, once.
 #[derive(Clone, Copy, Debug)]
 pub enum Once {
     /// A confirmation, shown with `role="status"`.
     Status,
     /// A problem, shown with `role="alert"`.
     Alert,
-    /// A freshly created invite code.
-    NewInvite,
 }
 
-impl Once {
-    fn key(self) -> &'static str {
-        match self {
-            Self::Status => "flash",
-            Self::Alert => "flash_alert",
-            Self::NewInvite => "new_invite_code",
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Flash {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alert: Option<String>,
+}
+
+impl Flash {
+    fn slot(&mut self, kind: Once) -> &mut Option<String> {
+        match kind {
+            Once::Status => &mut self.status,
+            Once::Alert => &mut self.alert,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.status.is_none() && self.alert.is_none()
     }
 }
 
-/// Keeps `value` for the next page.
-pub async fn set_once(session: &Session, kind: Once, value: &str) -> anyhow::Result<()> {
-    session.insert(kind.key(), value).await?;
-    Ok(())
+struct Inner {
+    token: Token,
+    /// Whether the browser sent this token (else it is new and must be set).
+    from_browser: bool,
+    replaced: bool,
+    incoming: Flash,
+    outgoing: Flash,
 }
 
-/// Takes the value kept for this page, if any.
-pub async fn take_once(session: &Session, kind: Once) -> anyhow::Result<Option<String>> {
-    Ok(session.remove::<String>(kind.key()).await?)
+/// The request's session, as a handler extractor.
+#[derive(Clone)]
+pub struct Session(Arc<Mutex<Inner>>);
+
+impl Session {
+    fn state(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The secret the browser presented, if it presented one.
+    pub fn presented(&self) -> Option<Token> {
+        let state = self.state();
+        (state.from_browser && !state.replaced).then(|| state.token.clone())
+    }
+
+    /// This session's CSRF token: derived from the secret, safe to put in a page.
+    pub fn csrf(&self) -> String {
+        self.state().token.derive("paddock csrf v1")
+    }
+
+    /// Whether `candidate` is this session's CSRF token (constant-time comparison).
+    pub fn csrf_matches(&self, candidate: &str) -> bool {
+        orion::util::secure_cmp(self.csrf().as_bytes(), candidate.as_bytes()).is_ok()
+    }
+
+    /// Makes `token` this browser's secret from the response on: the secret of a
+    /// session the database has just started (a new id at every sign-in).
+    pub fn adopt(&self, token: Token) {
+        let mut state = self.state();
+        state.token = token;
+        state.replaced = true;
+    }
+
+    /// Gives the browser a fresh secret that opens nothing (after signing out).
+    pub fn forget(&self) -> Result<(), AppError> {
+        self.adopt(Token::generate().map_err(AppError::Internal)?);
+        Ok(())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("route lacks the session layer")))
+    }
+}
+
+/// Keeps `message` for the next page.
+pub fn set_once(session: &Session, kind: Once, message: &str) {
+    *session.state().outgoing.slot(kind) = Some(message.to_owned());
+}
+
+/// Takes the message kept for this page, if any.
+pub fn take_once(session: &Session, kind: Once) -> Option<String> {
+    session.state().incoming.slot(kind).take()
+}
+
+/// The middleware: reads the cookies, hands the handler a [`Session`], and sets
+/// the cookies the handler changed. A message nobody took stays for the next page.
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let presented = cookie(request.headers(), COOKIE).and_then(Token::parse);
+    let from_browser = presented.is_some();
+    let token = match presented.map_or_else(Token::generate, Ok) {
+        Ok(token) => token,
+        Err(e) => return AppError::Internal(e).into_response(),
+    };
+    let incoming = cookie(request.headers(), FLASH_COOKIE)
+        .and_then(|value| open_flash(&token, value))
+        .unwrap_or_default();
+    let session = Session(Arc::new(Mutex::new(Inner {
+        token,
+        from_browser,
+        replaced: false,
+        incoming: incoming.clone(),
+        outgoing: Flash::default(),
+    })));
+    request.extensions_mut().insert(session.clone());
+
+    let mut response = next.run(request).await;
+
+    let secure = state.settings.secure_cookies;
+    let inner = session.state();
+    let headers = response.headers_mut();
+    // Every page here is personal or carries a form token: never cache it.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !inner.from_browser || inner.replaced {
+        set_cookie(headers, COOKIE, &inner.token.expose_text(), secure, None);
+    }
+    let next_flash = Flash {
+        status: inner
+            .outgoing
+            .status
+            .clone()
+            .or(inner.incoming.status.clone()),
+        alert: inner
+            .outgoing
+            .alert
+            .clone()
+            .or(inner.incoming.alert.clone()),
+    };
+    if next_flash.is_empty() {
+        if !incoming.is_empty() {
+            set_cookie(headers, FLASH_COOKIE, "", secure, Some(0));
+        }
+    } else if next_flash != incoming || inner.replaced {
+        let sealed = seal_flash(&inner.token, &next_flash);
+        set_cookie(headers, FLASH_COOKIE, &sealed, secure, None);
+    }
+    drop(inner);
+    response
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+    secure: bool,
+    max_age: Option<u32>,
+) {
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
+fn flash_key(token: &Token) -> Option<orion::auth::SecretKey> {
+    orion::auth::SecretKey::try_from(token.expose_bytes()).ok()
+}
+
+fn seal_flash(token: &Token, flash: &Flash) -> String {
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(flash).unwrap_or_default());
+    let tag = flash_key(token)
+        .and_then(|key| orion::auth::authenticate(&key, body.as_bytes()).ok())
+        .map(|tag| URL_SAFE_NO_PAD.encode(tag.unprotected_as_ref()))
+        .unwrap_or_default();
+    format!("{body}.{tag}")
+}
+
+fn open_flash(token: &Token, value: &str) -> Option<Flash> {
+    let (body, tag) = value.split_once('.')?;
+    let tag = orion::auth::Tag::try_from(URL_SAFE_NO_PAD.decode(tag).ok()?.as_slice()).ok()?;
+    orion::auth::authenticate_verify(&tag, &flash_key(token)?, body.as_bytes()).ok()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flash_opens_only_with_the_session_that_sealed_it() {
+        let mine = Token::generate().expect("token");
+        let theirs = Token::generate().expect("token");
+        let flash = Flash {
+            status: Some("Saved “Main”.".into()),
+            alert: None,
+        };
+        let sealed = seal_flash(&mine, &flash);
+        assert_eq!(open_flash(&mine, &sealed), Some(flash));
+        assert_eq!(open_flash(&theirs, &sealed), None);
+        let forged = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(br#"{"alert":"Your keys leaked, call us"}"#),
+            sealed.split_once('.').expect("tag").1
+        );
+        assert_eq!(open_flash(&mine, &forged), None);
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; paddock_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&headers, COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
 }

@@ -1,31 +1,30 @@
 //! The tenant-scoped request transaction and the extractors that hand it out.
 //!
 //! For every signed-in request, [`require_member`] opens one transaction on the app
-//! role, sets the member and organization as transaction-local settings (which the
-//! row-level security policies read), and shares it with the handler through [`Tx`].
+//! role whose first statement presents the session's secret to PostgreSQL, which
+//! checks it and sets the identity the row-level security policies read; the
+//! transaction is shared with the handler through [`Tx`].
 //! After the handler it commits if the response is a success or a redirect and rolls
 //! back otherwise — handlers never call `commit()`.
 
 use std::{ops::Deref, ops::DerefMut, sync::Arc};
 
+use crate::{
+    alpaca,
+    db::{self, events::Origin, members::Member},
+    error::AppError,
+    state::AppState,
+    token::Token,
+    web::session::Session,
+};
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{HeaderValue, header, request::Parts},
+    http::{header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
-use tower_sessions::Session;
-
-use crate::{
-    alpaca,
-    db::{self, events::Origin, members::Member},
-    domain::{MemberId, OrganizationId},
-    error::AppError,
-    state::AppState,
-    web::session,
-};
 
 type Shared = Arc<Mutex<Option<Transaction<'static, Postgres>>>>;
 
@@ -46,8 +45,7 @@ impl AlpacaGate {
 struct Tenant {
     shared: Shared,
     pool: PgPool,
-    member: MemberId,
-    organization: OrganizationId,
+    token: Token,
     alpaca: AlpacaGate,
 }
 
@@ -96,7 +94,10 @@ impl Released {
     /// commits by itself when the response is a success or a redirect.
     pub async fn begin(self) -> Result<Tx, AppError> {
         let Self { tenant } = self;
-        let tx = db::begin_tenant(&tenant.pool, tenant.member, tenant.organization).await?;
+        let Some((tx, _)) = db::identity::begin_request(&tenant.pool, &tenant.token).await? else {
+            // The session ended while we waited for Alpaca (signed out elsewhere).
+            return Err(AppError::SignedOut);
+        };
         *tenant.shared.lock().await = Some(tx);
         Tx::take(tenant).await
     }
@@ -139,12 +140,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Tx {
     }
 }
 
-/// The page context every signed-in handler gets: who is asking, and the CSRF token.
+/// The page context every signed-in handler gets: who is asking (as the database
+/// vouched for them), the CSRF token, and where the request came from.
 #[derive(Clone, Debug)]
 pub struct Ctx {
     pub member: Member,
     pub csrf: String,
     pub origin: Origin,
+    /// The session's public id (never the cookie value).
+    pub session_id: uuid::Uuid,
+    /// When this session last proved who it is.
+    pub authenticated_at: time::OffsetDateTime,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -188,7 +194,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientOrigin {
     }
 }
 
-/// Signed-out requests go to `/login`; signed-in ones get the tenant transaction.
+/// Signed-out requests go to `/login`; signed-in ones get the tenant transaction,
+/// which the database opened only after checking the session's secret.
 pub async fn require_member(
     State(state): State<AppState>,
     session: Session,
@@ -196,45 +203,38 @@ pub async fn require_member(
     mut request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let Some((member_id, organization_id)) = session::signed_in(&session).await? else {
+    let Some(token) = session.presented() else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let mut tx = db::begin_tenant(&state.pool, member_id, organization_id).await?;
-    let Some(member) = db::members::current(&mut tx).await? else {
-        session::sign_out(&session).await?;
+    let Some((tx, identity)) = db::identity::begin_request(&state.pool, &token).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let csrf = session::csrf_token(&session).await?;
-    tracing::Span::current().record("member_id", tracing::field::display(member.id));
+    tracing::Span::current().record("member_id", tracing::field::display(identity.member.id));
     let shared: Shared = Arc::new(Mutex::new(Some(tx)));
     request.extensions_mut().insert(Tenant {
         shared: shared.clone(),
         pool: state.pool.clone(),
-        member: member.id,
-        organization: member.organization_id,
+        token,
         alpaca: state.alpaca.clone(),
     });
     request.extensions_mut().insert(Ctx {
-        member,
-        csrf,
+        member: identity.member,
+        csrf: session.csrf(),
         origin,
+        session_id: identity.session_id,
+        authenticated_at: identity.authenticated_at,
     });
 
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
 
     let tx = shared.lock().await.take();
     if let Some(tx) = tx {
         let status = response.status();
         if status.is_success() || status.is_redirection() {
-            if let Err(e) = tx.commit().await {
-                return Err(e.into());
-            }
+            tx.commit().await?;
         } else {
             tx.rollback().await?;
         }
     }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

@@ -499,7 +499,7 @@ async fn an_owner_invites_a_member_and_both_appear_on_the_org_page() {
         "no invite code before one is created"
     );
     owner.click_button("Create invite").await;
-    owner.assert_path("/org").await;
+    owner.assert_path("/org/invites").await;
     let Some(code) = owner.text_of("code.secret-once").await else {
         panic!("no invite code shown:\n{}", owner.text().await);
     };

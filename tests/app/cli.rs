@@ -14,7 +14,6 @@ use paddock::{
     vault,
 };
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::Row;
 
 use crate::{
     credentials::{KEY, SECRET, enroll},
@@ -228,11 +227,6 @@ async fn rewrap_moves_every_credential_to_the_new_key_while_requests_are_served(
             .await,
         );
     }
-    let ada_member = sqlx::query("select id from members")
-        .fetch_one(&app.admin)
-        .await
-        .expect("member")
-        .get::<uuid::Uuid, _>(0);
 
     // A new server with k2 first; k1 still opens.
     let (rotated, _) = keyring(&[&k2, &k1]);
@@ -357,15 +351,7 @@ async fn rewrap_moves_every_credential_to_the_new_key_while_requests_are_served(
     // Every credential opens with k3 alone now.
     let (only_k3, _) = keyring(&[&k3]);
     assert!(only_k3.can_open(&KeyId::parse("k3").expect("id")));
-    let mut tx = db::begin_tenant(&app.pool, paddock::domain::MemberId(ada_member), {
-        let org: uuid::Uuid = sqlx::query_scalar("select organization_id from members")
-            .fetch_one(&app.admin)
-            .await
-            .expect("org");
-        paddock::domain::OrganizationId(org)
-    })
-    .await
-    .expect("tx");
+    let mut tx = app.tenant("ada@example.com").await;
     let credentials = db::credentials::list(&mut tx).await.expect("list");
     assert_eq!(credentials.len(), 200);
     for c in &credentials {

@@ -26,6 +26,7 @@ use paddock::{
     },
     seal::{KeyId, Keyring},
     state::{AppState, WebSettings},
+    token::Token,
     web,
 };
 use reqwest::{StatusCode, header::HeaderMap, redirect::Policy};
@@ -239,6 +240,79 @@ impl TestApp {
         }
     }
 
+    /// A new session for `email`'s member, created as sign-in creates one (as the
+    /// owner, straight into the private table); returns its secret.
+    pub async fn session_for(&self, email: &str) -> Token {
+        let token = Token::generate().expect("token");
+        sqlx::query(
+            "insert into paddock_private.sessions (token_hash, member_id, organization_id, state, idle_expires_at, absolute_expires_at)
+             select sha256($1), id, organization_id, 'signed_in', now() + interval '30 minutes', now() + interval '12 hours'
+             from members where email = $2",
+        )
+        .bind(token.expose_bytes())
+        .bind(email)
+        .execute(&self.admin)
+        .await
+        .expect("session");
+        token
+    }
+
+    /// A transaction as the app role, opened exactly as a request of `email`'s
+    /// member opens it: the session's secret is presented to PostgreSQL first.
+    pub async fn tenant(&self, email: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let token = self.session_for(email).await;
+        db::identity::begin_request(&self.pool, &token)
+            .await
+            .expect("begin")
+            .expect("a live session")
+            .0
+    }
+
+    /// Every place (schema.table.column) in the database where any of `needles`
+    /// appears: text columns as text, bytea columns as bytes. Panics unless there
+    /// are plenty of columns to search, so it cannot pass by searching nothing.
+    pub async fn find_in_database(&self, needles: &[&[u8]]) -> Vec<String> {
+        let columns: Vec<(String, String, String, String)> = sqlx::query_as(
+            "select table_schema::text, table_name::text, column_name::text, data_type::text
+             from information_schema.columns
+             where table_schema in ('public', 'paddock_private')
+               and data_type in ('text', 'bytea', 'json', 'jsonb', 'character varying')",
+        )
+        .fetch_all(&self.admin)
+        .await
+        .expect("columns");
+        assert!(
+            columns.len() > 15,
+            "every text and bytea column is searched"
+        );
+        let mut found = Vec::new();
+        for (schema, table, column, kind) in columns {
+            for needle in needles {
+                if kind != "bytea" && std::str::from_utf8(needle).is_err() {
+                    continue; // raw bytes cannot sit in a text column as such
+                }
+                let probe = if kind == "bytea" {
+                    format!(
+                        "select count(*) from {schema}.{table} where position($1 in \"{column}\") > 0"
+                    )
+                } else {
+                    format!(
+                        "select count(*) from {schema}.{table} where position(convert_from($1, 'UTF8') in \"{column}\"::text) > 0"
+                    )
+                };
+                let hits: i64 = sqlx::query_scalar(&probe)
+                    .bind(*needle)
+                    .fetch_one(&self.admin)
+                    .await
+                    .expect("probe");
+                if hits > 0 {
+                    found.push(format!("{schema}.{table}.{column}"));
+                }
+            }
+        }
+        found
+    }
+
     /// An absolute URL on this app.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
@@ -385,21 +459,45 @@ pub fn csrf_in(html: &str) -> Option<String> {
 pub struct Visitor {
     pub base: String,
     pub http: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
     csrf: Mutex<Option<String>>,
 }
 
 impl Visitor {
     /// A visitor of the app at `base` (e.g. `http://127.0.0.1:1234`).
     pub fn new(base: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         Self {
             base: base.to_owned(),
             http: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .redirect(Policy::none())
                 .build()
                 .expect("client"),
+            jar,
             csrf: Mutex::new(None),
         }
+    }
+
+    /// The value of cookie `name` in this visitor's jar.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url: reqwest::Url = self.base.parse().expect("base url");
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// The secret of this visitor's session cookie.
+    pub fn session_token(&self) -> Token {
+        self.cookie("paddock_session")
+            .and_then(|v| Token::parse(&v))
+            .expect("a session cookie")
     }
 
     /// GET `path`, without following redirects.
@@ -462,8 +560,7 @@ impl Visitor {
     /// Creates an invite on `/org` and returns the code shown once.
     pub async fn create_invite(&self) -> String {
         let page = self.post("/org/invites", &[]).await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-        let page = self.get("/org").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let marker = "class=\"secret-once\">";
         let start = page.body.find(marker).expect("the invite code is shown") + marker.len();
         let end = page.body[start..].find('<').expect("code end") + start;

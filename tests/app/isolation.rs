@@ -1,140 +1,584 @@
-//! Isolation enforced by PostgreSQL itself, checked as the runtime (app) role.
+//! Isolation enforced by PostgreSQL itself, tried as an attacker with an SQL
+//! injection in Ada's request would: arbitrary SQL as the app role inside the
+//! transaction her request opens (see `console.rs`), and with no identity at all.
 
-use paddock::{
-    db::{self, embedded, posture},
-    domain::{MemberId, OrganizationId},
-};
+use paddock::db::{self, embedded, posture};
 use sqlx::{PgPool, Row};
+use uuid::Uuid;
 
-use crate::helpers::{TestApp, url};
+use crate::{
+    console::{Console, REFUSED},
+    credentials::enroll,
+    helpers::{TestApp, Visitor, url},
+};
 
-async fn ids_of(app: &TestApp, email: &str) -> (MemberId, OrganizationId) {
+const SECRET: &str = "isolationsecret000000000000000000000001";
+
+/// A member's ids, read as the owner.
+#[derive(Clone, Copy, Debug)]
+struct Ids {
+    member: Uuid,
+    organization: Uuid,
+}
+
+async fn ids(app: &TestApp, email: &str) -> Ids {
     let row = sqlx::query("select id, organization_id from members where email = $1")
         .bind(email)
         .fetch_one(&app.admin)
         .await
         .expect("member");
-    (MemberId(row.get(0)), OrganizationId(row.get(1)))
+    Ids {
+        member: row.get(0),
+        organization: row.get(1),
+    }
 }
 
-/// Two organizations: Ada (owner) and Bob (member) in one, Eve in another.
-async fn two_organizations(app: &TestApp) {
+/// Ada (owner) and Bob (member) in Club, Eve (owner) in Elsewhere; each with a
+/// credential and events; a pending invite in each organization.
+struct World {
+    ada: Visitor,
+    bob: Visitor,
+    eve: Visitor,
+    ada_ids: Ids,
+    bob_ids: Ids,
+    eve_ids: Ids,
+}
+
+async fn world(app: &TestApp) -> World {
     let ada = app.owner("ada@example.com", "Club").await;
     let code = ada.create_invite().await;
-    app.member("bob@example.com", &code).await;
-    app.owner("eve@example.com", "Elsewhere").await;
+    let bob = app.member("bob@example.com", &code).await;
+    let eve = app.owner("eve@example.com", "Elsewhere").await;
+    enroll(&ada, "Ada paper", "PKADAACCOUNT00000001", SECRET, "paper").await;
+    enroll(&bob, "Bob paper", "PKBOBACCOUNT00000001", SECRET, "paper").await;
+    enroll(&eve, "Eve paper", "PKEVEACCOUNT00000001", SECRET, "paper").await;
+    ada.create_invite().await;
+    eve.create_invite().await;
+    World {
+        ada_ids: ids(app, "ada@example.com").await,
+        bob_ids: ids(app, "bob@example.com").await,
+        eve_ids: ids(app, "eve@example.com").await,
+        ada,
+        bob,
+        eve,
+    }
+}
+
+/// Every table in every non-system schema, as the owner sees them.
+async fn all_tables(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "select quote_ident(schemaname) || '.' || quote_ident(tablename) from pg_tables
+         where schemaname not in ('pg_catalog', 'information_schema') order by 1",
+    )
+    .fetch_all(&app.admin)
+    .await
+    .expect("tables")
+}
+
+/// The columns of `table` the app role may read.
+async fn readable_columns(app: &TestApp, table: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select quote_ident(a.attname) from pg_attribute a
+         where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
+           and has_column_privilege('paddock_app', a.attrelid, a.attnum, 'SELECT')
+         order by a.attnum",
+    )
+    .bind(table)
+    .fetch_all(&app.admin)
+    .await
+    .expect("columns")
 }
 
 #[tokio::test]
-async fn with_no_settings_every_protected_table_reads_zero_rows() {
+async fn an_injection_in_adas_request_reads_only_her_rows_in_every_table() {
     let app = TestApp::spawn().await;
-    two_organizations(&app).await;
-    sqlx::query("insert into credentials (id, organization_id, member_id, label, environment, sealed_key_id, sealed_secret, key_id_last4, account_number, seal_key_version)
-                 select gen_random_uuid(), organization_id, id, 'x', 'paper', '\\x00', '\\x00', 'ABCD', 'PA1', 'k1' from members")
-        .execute(&app.admin)
+    let w = world(&app).await;
+    let mut console = Console::as_member(&app, &w.ada).await;
+    let mut readable = Vec::new();
+    for table in all_tables(&app).await {
+        let columns = readable_columns(&app, &table).await;
+        if columns.is_empty() {
+            console.refused(&format!("select * from {table}")).await;
+            continue;
+        }
+        let rows = console
+            .run(&format!("select {} from {table}", columns.join(", ")))
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        for row in &rows {
+            for (column, mine) in [
+                ("member_id", w.ada_ids.member),
+                ("organization_id", w.ada_ids.organization),
+                ("created_by", w.ada_ids.member),
+            ] {
+                if let Ok(value) = row.try_get::<Uuid, _>(column) {
+                    assert_eq!(value, mine, "{table}.{column} leaks another member's row");
+                }
+            }
+        }
+        readable.push((table, rows.len()));
+    }
+    let seen = |name: &str| {
+        readable
+            .iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, n)| *n)
+            .unwrap_or_else(|| panic!("{name} is readable"))
+    };
+    assert_eq!(seen("public.organizations"), 1, "her organization only");
+    assert_eq!(seen("public.members"), 2, "Ada and Bob, not Eve");
+    assert_eq!(seen("public.credentials"), 1, "her credential only");
+    assert_eq!(seen("public.invites"), 2, "her organization's invites only");
+    assert!(seen("public.security_events") > 0, "her own events");
+    assert_eq!(
+        console
+            .number("select count(*)::bigint from organizations where id <> (select organization_id from members limit 1)")
+            .await,
+        0
+    );
+    let _ = (&w.bob, &w.eve_ids);
+}
+
+#[tokio::test]
+async fn an_injection_in_adas_request_changes_no_one_elses_rows() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (bob, eve) = (w.bob_ids.member, w.eve_ids.member);
+    let club = w.ada_ids.organization;
+    let mut console = Console::as_member(&app, &w.ada).await;
+    assert_eq!(
+        console
+            .affected("update credentials set label = 'pwned'")
+            .await,
+        Ok(1),
+        "only her own credential"
+    );
+    assert_eq!(
+        console
+            .affected(&format!(
+                "delete from credentials where member_id in ('{bob}', '{eve}')"
+            ))
+            .await,
+        Ok(0)
+    );
+    for statement in [
+        format!(
+            "insert into credentials (id, organization_id, member_id, label, environment, sealed_key_id, sealed_secret, key_id_last4, account_number, seal_key_version) values (gen_random_uuid(), '{club}', '{bob}', 'x', 'paper', '\\x00', '\\x00', 'ABCD', 'PA9', 'k1')"
+        ),
+        format!("update credentials set member_id = '{bob}'"),
+        format!(
+            "insert into security_events (organization_id, member_id, kind) values ('{club}', '{bob}', 'sign_in')"
+        ),
+        "update security_events set detail = 'rewritten'".into(),
+        "delete from security_events".into(),
+        "update members set role = 'owner'".into(),
+        "delete from members".into(),
+        format!(
+            "insert into members (organization_id, email, password_hash, role) values ('{club}', 'mallory@example.com', 'x', 'owner')"
+        ),
+        "update organizations set name = 'Pwned'".into(),
+        "delete from invites".into(),
+        "update invites set expires_at = now() + interval '10 years'".into(),
+        format!("update paddock_private.sessions set member_id = '{bob}'"),
+        "delete from paddock_private.sign_in_failures".into(),
+    ] {
+        assert_eq!(
+            console.affected(&statement).await,
+            Err(REFUSED.to_owned()),
+            "{statement}"
+        );
+    }
+    console.commit().await;
+    let labels: Vec<String> = sqlx::query_scalar("select label from credentials order by label")
+        .fetch_all(&app.admin)
         .await
-        .expect("seed credentials");
-    for table in posture::PROTECTED_TABLES {
-        let admin_rows: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .expect("labels");
+    assert_eq!(labels, ["Bob paper", "Eve paper", "pwned"]);
+    let roles: Vec<String> = sqlx::query_scalar("select role from members order by email")
+        .fetch_all(&app.admin)
+        .await
+        .expect("roles");
+    assert_eq!(roles, ["owner", "member", "owner"]);
+}
+
+#[tokio::test]
+async fn an_injection_reads_no_session_invite_or_password_secret() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let mut console = Console::as_member(&app, &w.ada).await;
+    for statement in [
+        "select * from paddock_private.sessions",
+        "select token_hash from paddock_private.sessions",
+        "select * from paddock_private.secrets",
+        "select code_hash from invites",
+        "select password_hash from members",
+        "select paddock_private.identity_mac(gen_random_uuid(), gen_random_uuid(), gen_random_uuid())",
+        "set role paddock_owner",
+    ] {
+        console.refused(statement).await;
+    }
+    // Function bodies are readable by anyone: they must hold no key.
+    let key: Vec<u8> =
+        sqlx::query_scalar("select value from paddock_private.secrets where name = 'identity'")
             .fetch_one(&app.admin)
             .await
-            .expect("admin count");
-        assert!(admin_rows > 0, "{table} has rows to hide");
-        let mut tx = app.pool.begin().await.expect("tx");
-        let rows: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
-            .fetch_one(&mut *tx)
-            .await
-            .expect("app count");
-        assert_eq!(
-            rows, 0,
-            "{table} leaks rows to the app role without settings"
-        );
-    }
+            .expect("key");
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let sources = console
+        .run("select coalesce(string_agg(prosrc, ' '), '') from pg_proc")
+        .await
+        .expect("pg_proc");
+    let sources: String = sources[0].get(0);
+    assert!(!sources.contains(&hex), "no key in a function body");
+    // Bob's request is in flight: its secret is nowhere Ada's injection can see.
+    let bob_secret = w.bob.session_token();
+    let _bob_request = Console::as_member(&app, &w.bob).await;
+    let activity = console
+        .run("select coalesce(string_agg(query, ' '), '') from pg_stat_activity")
+        .await
+        .expect("pg_stat_activity");
+    let activity: String = activity[0].get(0);
+    assert!(!activity.contains(&bob_secret.expose_text()));
+    let bob_hex: String = bob_secret
+        .expose_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(!activity.contains(&bob_hex));
 }
 
 #[tokio::test]
-async fn with_a_members_settings_a_query_without_where_sees_only_their_rows() {
+async fn setting_another_members_ids_or_identity_yields_nothing() {
     let app = TestApp::spawn().await;
-    two_organizations(&app).await;
-    let (ada, club) = ids_of(&app, "ada@example.com").await;
-
-    let mut tx = db::begin_tenant(&app.pool, ada, club).await.expect("tx");
-    let emails: Vec<String> = sqlx::query_scalar("select email from members order by email")
-        .fetch_all(&mut *tx)
+    let w = world(&app).await;
+    let (bob, club) = (w.bob_ids.member, w.bob_ids.organization);
+    let bobs_credential =
+        format!("select count(*)::bigint from credentials where member_id = '{bob}'");
+    let mut console = Console::as_member(&app, &w.ada).await;
+    // The settings policies used to trust.
+    console
+        .run(&format!(
+            "select set_config('paddock.member_id', '{bob}', true), set_config('paddock.organization_id', '{club}', true)"
+        ))
         .await
-        .expect("members");
+        .expect("set_config");
+    assert_eq!(console.number(&bobs_credential).await, 0);
     assert_eq!(
-        emails,
-        ["ada@example.com", "bob@example.com"],
-        "same organization only"
+        console
+            .number("select count(*)::bigint from credentials")
+            .await,
+        1,
+        "still Ada, seeing her own"
     );
-    let orgs: Vec<String> = sqlx::query_scalar("select name from organizations")
-        .fetch_all(&mut *tx)
+    // A made-up identity naming Bob.
+    console
+        .run(&format!(
+            "select set_config('paddock.identity', 'v1:{bob}:{club}:{}:{}', true)",
+            Uuid::new_v4(),
+            "0".repeat(64)
+        ))
         .await
-        .expect("orgs");
-    assert_eq!(orgs, ["Club"]);
-    let owners: Vec<uuid::Uuid> =
-        sqlx::query_scalar("select distinct member_id from security_events")
-            .fetch_all(&mut *tx)
-            .await
-            .expect("events");
-    assert_eq!(owners, [ada.0], "only Ada's own security events");
+        .expect("set_config");
+    assert_eq!(console.number(&bobs_credential).await, 0);
+    assert_eq!(
+        console
+            .number("select count(*)::bigint from credentials")
+            .await,
+        0,
+        "a forged identity is no identity"
+    );
+    assert_eq!(
+        console
+            .number("select count(*)::bigint from security_events")
+            .await,
+        0
+    );
+    // Bob's real identity, copied out of his own request while it runs.
+    let mut bobs_request = Console::as_member(&app, &w.bob).await;
+    let rows = bobs_request
+        .run("select current_setting('paddock.identity')")
+        .await
+        .expect("identity");
+    let bobs_identity: String = rows[0].get(0);
+    assert_eq!(bobs_request.number(&bobs_credential).await, 1);
+    console
+        .run(&format!(
+            "select set_config('paddock.identity', '{bobs_identity}', true)"
+        ))
+        .await
+        .expect("set_config");
+    assert_eq!(
+        console.number(&bobs_credential).await,
+        0,
+        "an identity is bound to the transaction that proved it"
+    );
+    // Nor does it work set for the whole connection and replayed later.
+    let mut later = Console::anonymous(&app.pool).await;
+    later
+        .run(&format!(
+            "select set_config('paddock.identity', '{bobs_identity}', false)"
+        ))
+        .await
+        .expect("set_config");
+    assert_eq!(later.number(&bobs_credential).await, 0);
 }
 
 #[tokio::test]
-async fn a_member_cannot_read_another_members_security_events() {
+async fn no_invite_can_be_created_in_another_organization() {
     let app = TestApp::spawn().await;
-    two_organizations(&app).await;
-    let (bob, club) = ids_of(&app, "bob@example.com").await;
-    let (ada, _) = ids_of(&app, "ada@example.com").await;
-    let mut tx = db::begin_tenant(&app.pool, bob, club).await.expect("tx");
-    let adas: i64 = sqlx::query_scalar("select count(*) from security_events where member_id = $1")
-        .bind(ada.0)
-        .fetch_one(&mut *tx)
-        .await
-        .expect("count");
-    assert_eq!(adas, 0);
-    // Nor can Bob forge an event in Ada's name.
-    let forged = sqlx::query(
-        "insert into security_events (organization_id, member_id, kind) values ($1, $2, 'sign_in')",
-    )
-    .bind(club.0)
-    .bind(ada.0)
-    .execute(&mut *tx)
-    .await;
-    assert!(forged.is_err(), "row-level security refuses the insert");
-}
-
-#[tokio::test]
-async fn the_app_role_cannot_rewrite_history_or_read_password_hashes() {
-    let app = TestApp::spawn().await;
-    two_organizations(&app).await;
-    let (ada, club) = ids_of(&app, "ada@example.com").await;
-    for statement in [
-        "update security_events set detail = 'rewritten'",
-        "delete from security_events",
-        "select password_hash from members",
-        "update members set role = 'owner'",
-        "delete from members",
+    let w = world(&app).await;
+    let insert = |organization: Uuid, created_by: Uuid| {
+        format!(
+            "insert into invites (organization_id, code_hash, created_by, expires_at) values ('{organization}', gen_random_uuid()::text::bytea, '{created_by}', now() + interval '1 day')"
+        )
+    };
+    let mut ada = Console::as_member(&app, &w.ada).await;
+    for (organization, created_by) in [
+        (w.eve_ids.organization, w.ada_ids.member),
+        (w.eve_ids.organization, w.eve_ids.member),
+        (w.ada_ids.organization, w.bob_ids.member),
     ] {
-        let mut tx = db::begin_tenant(&app.pool, ada, club).await.expect("tx");
-        let result = sqlx::query(statement).execute(&mut *tx).await;
-        let message = result.expect_err(statement).to_string();
-        assert!(
-            message.contains("permission denied"),
-            "{statement}: {message}"
+        assert_eq!(
+            ada.affected(&insert(organization, created_by)).await,
+            Err(REFUSED.to_owned())
         );
     }
+    assert_eq!(
+        ada.affected(&insert(w.ada_ids.organization, w.ada_ids.member))
+            .await,
+        Ok(1),
+        "an owner may invite into her own organization"
+    );
+    let mut bob = Console::as_member(&app, &w.bob).await;
+    assert_eq!(
+        bob.affected(&insert(w.bob_ids.organization, w.bob_ids.member))
+            .await,
+        Err(REFUSED.to_owned()),
+        "a plain member may not invite"
+    );
 }
 
 #[tokio::test]
-async fn a_plain_member_cannot_create_invites_even_in_sql() {
+async fn no_event_can_be_forged_for_another_member() {
     let app = TestApp::spawn().await;
-    two_organizations(&app).await;
-    let (bob, club) = ids_of(&app, "bob@example.com").await;
-    let mut tx = db::begin_tenant(&app.pool, bob, club).await.expect("tx");
-    let result = db::invites::create(&mut tx, b"some hash").await;
-    assert!(result.is_err(), "only owners may insert invites");
+    let w = world(&app).await;
+    let bobs_events = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from security_events where member_id = (select id from members where email = 'bob@example.com')",
+        )
+        .fetch_one(&app.admin)
+        .await
+        .expect("count")
+    };
+    let before = bobs_events().await;
+    let mut console = Console::as_member(&app, &w.ada).await;
+    for (organization, member) in [
+        (w.bob_ids.organization, w.bob_ids.member),
+        (w.eve_ids.organization, w.eve_ids.member),
+    ] {
+        assert_eq!(
+            console
+                .affected(&format!(
+                    "insert into security_events (organization_id, member_id, kind, detail) values ('{organization}', '{member}', 'credential_deleted', 'forged')"
+                ))
+                .await,
+            Err(REFUSED.to_owned())
+        );
+    }
+    // The sign-in function writes to the account it names, but only for an
+    // attempt that was counted (and throttled), with a kind and detail it fixes.
+    let forged = console
+        .run("select * from paddock_sign_in('bob@example.com', 'x', '\\x00', '{1,2,3}', '\\x00', 'forged ip', 'forged agent')")
+        .await
+        .expect("callable");
+    assert!(forged.is_empty());
+    console.commit().await;
+    assert_eq!(bobs_events().await, before, "no counted attempt, no event");
+}
+
+/// Functions the app role may execute, by signature. A new one must be added
+/// here, with a check below that it returns nobody else's data.
+const REACHABLE: &[&str] = &[
+    "paddock_authenticate(bytea)",
+    "paddock_create_organization(text,text,text,bytea,text,text)",
+    "paddock_current_member()",
+    "paddock_current_organization()",
+    "paddock_current_session()",
+    "paddock_end_session()",
+    "paddock_redeem_invite(bytea,text,text,bytea,text,text)",
+    "paddock_sign_in(text,text,bytea,bigint[],bytea,text,text)",
+    "paddock_sign_in_attempt(text,text)",
+    "paddock_sweep()",
+];
+
+#[tokio::test]
+async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let reachable: Vec<String> = sqlx::query_scalar(
+        "select p.proname || '(' || regexp_replace(pg_get_function_identity_arguments(p.oid), '(^|, )p_\\w+ ', '\\1', 'g') || ')'
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname not in ('pg_catalog', 'information_schema')
+           and has_function_privilege('paddock_app', p.oid, 'EXECUTE')
+           and has_schema_privilege('paddock_app', n.oid, 'USAGE')
+         order by 1",
+    )
+    .fetch_all(&app.admin)
+    .await
+    .expect("functions");
+    let reachable: Vec<String> = reachable
+        .into_iter()
+        .map(|f| f.replace(", ", ","))
+        .collect();
+    assert_eq!(reachable, REACHABLE);
+
+    let mut console = Console::as_member(&app, &w.ada).await;
+    let me = console
+        .run("select paddock_current_member(), paddock_current_organization()")
+        .await
+        .expect("identity");
+    assert_eq!(me[0].get::<Uuid, _>(0), w.ada_ids.member);
+    assert_eq!(me[0].get::<Uuid, _>(1), w.ada_ids.organization);
+    assert!(
+        console
+            .run("select * from paddock_authenticate(sha256('guess'))")
+            .await
+            .expect("authenticate")
+            .is_empty()
+    );
+    // The salt lookup gives a salt and parameters, never a hash; an unknown
+    // email gets an answer of the same shape, stable across calls.
+    let columns = console
+        .run("select * from paddock_sign_in_attempt('bob@example.com', 'injection')")
+        .await
+        .expect("attempt");
+    let names: Vec<&str> = columns[0]
+        .columns()
+        .iter()
+        .map(sqlx::Column::name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "retry_after",
+            "salt",
+            "memory_kib",
+            "iterations",
+            "parallelism",
+            "hash_length",
+            "attempts"
+        ]
+    );
+    let stored: String =
+        sqlx::query_scalar("select password_hash from members where email = 'bob@example.com'")
+            .fetch_one(&app.admin)
+            .await
+            .expect("hash");
+    for email in ["bob@example.com", "nobody@example.com"] {
+        let sql = format!(
+            "select salt, memory_kib, iterations, parallelism, hash_length from paddock_sign_in_attempt('{email}', 'injection')"
+        );
+        let first = console.run(&sql).await.expect("attempt");
+        let again = console.run(&sql).await.expect("attempt");
+        let salt: Vec<u8> = first[0].get(0);
+        assert_eq!(salt.len(), 16, "{email}");
+        assert_eq!(salt, again[0].get::<Vec<u8>, _>(0), "{email}: stable");
+        assert_eq!(first[0].get::<i32, _>(1), 19456);
+        assert_eq!(first[0].get::<i32, _>(4), 32);
+        let hash_part = stored.rsplit('$').next().expect("hash part");
+        assert_ne!(
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &salt),
+            hash_part
+        );
+    }
+    assert!(
+        console
+            .run("select * from paddock_sign_in('bob@example.com', 'injection', '\\x00', array(select unnest(attempts) from paddock_sign_in_attempt('bob@example.com', 'injection')), '\\x01', null, null)")
+            .await
+            .expect("sign in")
+            .is_empty(),
+        "a wrong hash opens nothing"
+    );
+    assert!(
+        console
+            .run("select * from paddock_redeem_invite(sha256('guess'), 'mallory@example.com', 'x', '\\x02', null, null)")
+            .await
+            .expect("redeem")
+            .is_empty()
+    );
+    console.run("select paddock_sweep()").await.expect("sweep");
+    console
+        .run("select paddock_end_session()")
+        .await
+        .expect("end session");
+    console.commit().await;
+    // Ending "the current session" ended Ada's, and nobody else's.
+    assert_eq!(w.bob.get("/credentials").await.status, 200);
+    assert_eq!(w.eve.get("/credentials").await.status, 200);
+    assert_eq!(w.ada.get("/credentials").await.status, 303);
+}
+
+#[tokio::test]
+async fn an_injection_with_no_identity_at_all_sees_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (bob, club) = (w.bob_ids.member, w.bob_ids.organization);
+    let mut console = Console::anonymous(&app.pool).await;
+    for table in all_tables(&app).await {
+        let columns = readable_columns(&app, &table).await;
+        if columns.is_empty() {
+            console.refused(&format!("select * from {table}")).await;
+        } else {
+            let rows = console
+                .run(&format!("select {} from {table}", columns.join(", ")))
+                .await
+                .unwrap_or_else(|e| panic!("{table}: {e}"));
+            assert!(
+                rows.is_empty(),
+                "{table} shows {} rows without an identity",
+                rows.len()
+            );
+        }
+    }
+    console
+        .run(&format!(
+            "select set_config('paddock.member_id', '{bob}', true), set_config('paddock.organization_id', '{club}', true)"
+        ))
+        .await
+        .expect("set_config");
+    assert_eq!(
+        console
+            .number("select count(*)::bigint from credentials")
+            .await,
+        0
+    );
+    for statement in [
+        format!(
+            "insert into security_events (organization_id, member_id, kind) values ('{club}', '{bob}', 'sign_in')"
+        ),
+        format!(
+            "insert into invites (organization_id, code_hash, created_by, expires_at) values ('{club}', '\\x01', '{bob}', now() + interval '1 day')"
+        ),
+        "update credentials set label = 'pwned'".into(),
+    ] {
+        match console.affected(&statement).await {
+            Err(code) => assert_eq!(code, REFUSED, "{statement}"),
+            Ok(rows) => assert_eq!(rows, 0, "{statement}"),
+        }
+    }
+    for call in [
+        "select paddock_current_member()",
+        "select paddock_current_organization()",
+        "select paddock_current_session()",
+    ] {
+        let rows = console.run(call).await.expect("callable");
+        assert!(
+            rows[0]
+                .try_get::<Option<Uuid>, _>(0)
+                .expect("uuid")
+                .is_none()
+        );
+    }
 }
 
 #[tokio::test]
@@ -197,6 +641,10 @@ async fn the_posture_check_refuses_a_superuser_a_bypassrls_role_and_a_table_owne
         "{problems:?}"
     );
 
+    sqlx::query("grant usage on schema paddock_private to paddock_app")
+        .execute(&app.admin)
+        .await
+        .expect("weaken");
     sqlx::query("alter table members no force row level security")
         .execute(&app.admin)
         .await
@@ -204,6 +652,10 @@ async fn the_posture_check_refuses_a_superuser_a_bypassrls_role_and_a_table_owne
     let problems = posture::problems(&app.pool).await.expect("check");
     assert!(
         problems.iter().any(|p| p.contains("`members` lacks")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("paddock_private")),
         "{problems:?}"
     );
 

@@ -3,8 +3,10 @@
 mod auth;
 mod browser;
 mod cli;
+mod console;
 mod credentials;
 mod helpers;
+mod input;
 mod isolation;
 mod portfolio;
 mod resilience;

@@ -53,9 +53,7 @@ pub async fn seed_credential(
         account_number: &format!("SEEDED-{label}"),
         seal_key_version: &sealed.seal_key_version,
     };
-    let mut tx = paddock::db::begin_tenant(&app.pool, member, organization)
-        .await
-        .expect("tx");
+    let mut tx = app.tenant(email).await;
     paddock::db::credentials::insert(&mut tx, &new)
         .await
         .expect("insert");

@@ -45,7 +45,10 @@ async fn when_the_database_goes_away_pages_say_so_and_serving_resumes() {
     );
     let health = app.visitor().get("/healthz").await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
-    let login = app.visitor().get("/login").await;
+    // The sign-in form needs no database; signing in does, and says so.
+    let visitor = app.visitor();
+    assert_eq!(visitor.get("/login").await.status, StatusCode::OK);
+    let login = visitor.sign_in("ada@example.com", PASSWORD).await;
     assert_eq!(login.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(login.body.contains("try again in a moment"));
 

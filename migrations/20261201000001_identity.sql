@@ -1,0 +1,439 @@
+-- Identity bound to a live session, inside PostgreSQL.
+--
+-- The app role used to say who it was with set_config('paddock.member_id', …):
+-- an SQL injection could say anything. Now every tenant transaction starts with
+-- paddock_authenticate(session secret): a SECURITY DEFINER function that finds
+-- the live session by the secret's hash and sets `paddock.identity` to the
+-- member, organization and session, sealed with a MAC over this backend and this
+-- transaction's start time under a key the app role cannot read. The policies
+-- read the identity through paddock_current_member()/…_organization(), which
+-- check the MAC: a forged, edited or replayed (other transaction) identity is
+-- no identity. Knowing a member's id is worth nothing.
+--
+-- Everything secret lives in the schema paddock_private, which the app role
+-- cannot even look into: server keys, sessions (stored under the SHA-256 of the
+-- cookie secret), and sign-in failures. The app role reaches them only through
+-- the narrow functions below (fixed search_path, EXECUTE revoked from PUBLIC).
+
+create schema paddock_private;
+revoke all on schema paddock_private from public;
+
+create table paddock_private.secrets (
+    name text primary key,
+    value bytea not null
+);
+-- 32 bytes from the server's strong random source (gen_random_uuid uses it).
+insert into paddock_private.secrets (name, value)
+select name, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
+from (values ('identity'), ('unknown_email_salt')) as s (name);
+
+create table paddock_private.sessions (
+    token_hash bytea primary key,
+    public_id uuid not null default gen_random_uuid() constraint sessions_public_id_key unique,
+    member_id uuid not null references members (id) on delete cascade,
+    organization_id uuid not null references organizations (id) on delete cascade,
+    state text not null constraint sessions_state check (state in ('second_factor', 'signed_in')),
+    created_at timestamptz not null default now(),
+    authenticated_at timestamptz not null default now(),
+    last_active_at timestamptz not null default now(),
+    idle_expires_at timestamptz not null,
+    absolute_expires_at timestamptz not null,
+    ip text,
+    user_agent text
+);
+create index sessions_member_idx on paddock_private.sessions (member_id);
+create index sessions_expiry_idx on paddock_private.sessions (idle_expires_at);
+
+-- Sign-in failures move out of the app role's reach: an injection could have
+-- deleted them to guess without limit.
+alter table sign_in_failures set schema paddock_private;
+-- An attempt settles once, when its password is checked: one counted attempt
+-- buys exactly one comparison.
+alter table paddock_private.sign_in_failures add column settled boolean not null default false;
+
+drop schema if exists tower_sessions cascade;
+
+-- The MAC that seals an identity to this backend and this transaction.
+-- Not executable by the app role: it would let it mint identities.
+create function paddock_private.identity_mac(p_member uuid, p_organization uuid, p_session uuid)
+returns text
+language sql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+    select encode(sha256(k.value || sha256(k.value || convert_to(concat_ws(':',
+        p_member, p_organization, p_session, pg_backend_pid(),
+        extract(epoch from transaction_timestamp())), 'UTF8'))), 'hex')
+    from paddock_private.secrets k where k.name = 'identity'
+$$;
+revoke all on function paddock_private.identity_mac(uuid, uuid, uuid) from public;
+
+-- Element `n` (2 member, 3 organization, 4 session) of a valid identity, else null.
+create function paddock_private.identity_part(n int)
+returns uuid
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v text[] := string_to_array(current_setting('paddock.identity', true), ':');
+begin
+    if v is null or array_length(v, 1) <> 5 or v[1] <> 'v1' then
+        return null;
+    end if;
+    if v[5] is distinct from paddock_private.identity_mac(v[2]::uuid, v[3]::uuid, v[4]::uuid) then
+        return null;
+    end if;
+    return v[n]::uuid;
+exception when invalid_text_representation then
+    return null;
+end
+$$;
+revoke all on function paddock_private.identity_part(int) from public;
+
+create or replace function paddock_current_member() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp
+as $$ select paddock_private.identity_part(2) $$;
+
+create or replace function paddock_current_organization() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp
+as $$ select paddock_private.identity_part(3) $$;
+
+create function paddock_current_session() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp
+as $$ select paddock_private.identity_part(4) $$;
+
+revoke all on function paddock_current_member() from public;
+revoke all on function paddock_current_organization() from public;
+revoke all on function paddock_current_session() from public;
+
+-- Policies read the identity once per statement (an initplan), not once per row.
+drop policy organizations_own on organizations;
+create policy organizations_own on organizations for select
+    using (id = (select paddock_current_organization()));
+
+drop policy members_same_organization on members;
+create policy members_same_organization on members for select
+    using (organization_id = (select paddock_current_organization()));
+
+drop policy invites_same_organization on invites;
+create policy invites_same_organization on invites for select
+    using (organization_id = (select paddock_current_organization()));
+drop policy invites_created_by_owner on invites;
+create policy invites_created_by_owner on invites for insert
+    with check (
+        organization_id = (select paddock_current_organization())
+        and created_by = (select paddock_current_member())
+        and exists (
+            select 1 from members m
+            where m.id = (select paddock_current_member())
+              and m.organization_id = (select paddock_current_organization())
+              and m.role = 'owner'
+        )
+    );
+
+drop policy security_events_own on security_events;
+create policy security_events_own on security_events for select
+    using (member_id = (select paddock_current_member()));
+drop policy security_events_append_own on security_events;
+create policy security_events_append_own on security_events for insert
+    with check (
+        member_id = (select paddock_current_member())
+        and organization_id = (select paddock_current_organization())
+    );
+
+drop policy credentials_own on credentials;
+create policy credentials_own on credentials for all
+    using (
+        member_id = (select paddock_current_member())
+        and organization_id = (select paddock_current_organization())
+    )
+    with check (
+        member_id = (select paddock_current_member())
+        and organization_id = (select paddock_current_organization())
+    );
+
+-- Sessions ------------------------------------------------------------------
+
+-- Idle and absolute lifetimes, in one place.
+create function paddock_private.new_session(
+    p_token bytea, p_member uuid, p_organization uuid, p_state text, p_ip text, p_user_agent text
+) returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+    insert into paddock_private.sessions
+        (token_hash, member_id, organization_id, state, idle_expires_at, absolute_expires_at, ip, user_agent)
+    values (sha256(p_token), p_member, p_organization, p_state,
+            now() + interval '30 minutes', now() + interval '12 hours', p_ip, left(p_user_agent, 256))
+$$;
+revoke all on function paddock_private.new_session(bytea, uuid, uuid, text, text, text) from public;
+
+-- The first statement of every tenant transaction. Finds the live, signed-in
+-- session whose secret is `p_token`, keeps it alive (at most one write a
+-- minute), sets the transaction's identity and returns who is asking. No row:
+-- no such session, and no identity.
+create function paddock_authenticate(p_token bytea)
+returns table (
+    member_id uuid,
+    organization_id uuid,
+    organization_name text,
+    email text,
+    role text,
+    session_id uuid,
+    authenticated_at timestamptz
+)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    s paddock_private.sessions%rowtype;
+begin
+    select * into s from paddock_private.sessions x
+    where x.token_hash = sha256(p_token)
+      and x.state = 'signed_in'
+      and x.idle_expires_at > now()
+      and x.absolute_expires_at > now();
+    if not found then
+        return;
+    end if;
+    if s.last_active_at < now() - interval '1 minute' then
+        update paddock_private.sessions x
+        set last_active_at = now(),
+            idle_expires_at = least(now() + interval '30 minutes', x.absolute_expires_at)
+        where x.token_hash = s.token_hash;
+    end if;
+    perform set_config('paddock.identity', concat_ws(':', 'v1', s.member_id, s.organization_id,
+        s.public_id, paddock_private.identity_mac(s.member_id, s.organization_id, s.public_id)), true);
+    return query
+        select m.id, m.organization_id, o.name, m.email, m.role, s.public_id, s.authenticated_at
+        from public.members m join public.organizations o on o.id = m.organization_id
+        where m.id = s.member_id;
+end
+$$;
+revoke all on function paddock_authenticate(bytea) from public;
+
+-- Ends the session of the current identity (sign-out).
+create function paddock_end_session() returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+    delete from paddock_private.sessions where public_id = paddock_private.identity_part(4)
+$$;
+revoke all on function paddock_end_session() from public;
+
+-- Deletes expired sessions and sign-in failures older than the window.
+create function paddock_sweep() returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+    delete from paddock_private.sessions
+    where idle_expires_at < now() or absolute_expires_at < now();
+    delete from paddock_private.sign_in_failures where failed_at < now() - interval '15 minutes';
+$$;
+revoke all on function paddock_sweep() from public;
+
+-- Sign-in -------------------------------------------------------------------
+
+-- The throttling subject of an account: a hash of the normalized email, so the
+-- table of failures holds no addresses.
+create function paddock_private.account_subject(p_email text) returns text
+language sql immutable
+as $$ select encode(sha256(convert_to(lower(trim(p_email)), 'UTF8')), 'hex') $$;
+
+-- PHC strings use unpadded base64; PostgreSQL's decoder wants the padding.
+create function paddock_private.padded_base64(p text) returns text
+language sql immutable
+as $$ select p || repeat('=', (4 - length(p) % 4) % 4) $$;
+
+-- Counts one sign-in attempt for the account and the client address before any
+-- password is checked, one attempt at a time per subject (advisory locks taken
+-- account first, then address). Locked: `retry_after` seconds and nothing else.
+-- Otherwise the salt and Argon2id parameters to hash the candidate with: the
+-- account's own, or for an unknown email a stable salt derived from a server
+-- secret, so the answer does not reveal which emails exist. Never a hash.
+create function paddock_sign_in_attempt(p_email text, p_address text)
+returns table (
+    retry_after integer,
+    salt bytea,
+    memory_kib integer,
+    iterations integer,
+    parallelism integer,
+    hash_length integer,
+    attempts bigint[]
+)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_account text := paddock_private.account_subject(p_email);
+    v_wait integer;
+    v_phc text[];
+    v_params text[];
+    v_ids bigint[];
+begin
+    perform pg_advisory_xact_lock(hashtextextended('paddock.sign_in:account:' || v_account, 0));
+    perform pg_advisory_xact_lock(hashtextextended('paddock.sign_in:address:' || p_address, 0));
+    select max(w) into v_wait from (
+        select ceil(extract(epoch from min(f.failed_at) + interval '15 minutes' - now()))::int as w
+        from (select failed_at from paddock_private.sign_in_failures
+              where scope = 'account' and subject = v_account and failed_at > now() - interval '15 minutes'
+              order by failed_at desc limit 5) f
+        having count(*) >= 5
+        union all
+        select ceil(extract(epoch from min(f.failed_at) + interval '15 minutes' - now()))::int
+        from (select failed_at from paddock_private.sign_in_failures
+              where scope = 'address' and subject = p_address and failed_at > now() - interval '15 minutes'
+              order by failed_at desc limit 20) f
+        having count(*) >= 20
+    ) locks;
+    if v_wait is not null then
+        return query select greatest(v_wait, 1), null::bytea, null::int, null::int, null::int, null::int, null::bigint[];
+        return;
+    end if;
+    with inserted as (
+        insert into paddock_private.sign_in_failures (scope, subject)
+        values ('account', v_account), ('address', p_address)
+        returning id
+    )
+    select array_agg(id order by id) into v_ids from inserted;
+    select string_to_array(m.password_hash, '$') into v_phc
+    from public.members m where m.email = lower(trim(p_email));
+    if v_phc is null or array_length(v_phc, 1) <> 6 or v_phc[2] <> 'argon2id' then
+        return query
+            select null::int,
+                   substring(sha256(k.value || convert_to(lower(trim(p_email)), 'UTF8')) from 1 for 16),
+                   19456, 2, 1, 32, v_ids
+            from paddock_private.secrets k where k.name = 'unknown_email_salt';
+        return;
+    end if;
+    v_params := regexp_match(v_phc[4], '^m=(\d+),t=(\d+),p=(\d+)$');
+    return query select null::int,
+        decode(paddock_private.padded_base64(v_phc[5]), 'base64'),
+        v_params[1]::int, v_params[2]::int, v_params[3]::int,
+        length(decode(paddock_private.padded_base64(v_phc[6]), 'base64')),
+        v_ids;
+end
+$$;
+revoke all on function paddock_sign_in_attempt(text, text) from public;
+
+-- Finishes a sign-in: settles the attempt counted by paddock_sign_in_attempt
+-- (no counted attempt, no comparison: the throttle cannot be skipped), then
+-- compares the Argon2id output the app computed with the stored one. On a
+-- match, forgets this attempt's failures and the account's, starts a session
+-- under `p_token` and records the sign-in; returns the member. Otherwise records
+-- the failure (and a lockout when a limit is reached) on the account the email
+-- names, if any, and returns nothing.
+create function paddock_sign_in(
+    p_email text, p_address text, p_hash bytea, p_attempts bigint[], p_token bytea,
+    p_ip text, p_user_agent text
+)
+returns table (member_id uuid, organization_id uuid)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    m public.members%rowtype;
+    v_phc text[];
+    v_account text := paddock_private.account_subject(p_email);
+    v_detail text;
+begin
+    update paddock_private.sign_in_failures f set settled = true
+    where f.id = any(p_attempts) and f.scope = 'account' and f.subject = v_account and not f.settled;
+    if not found then
+        return;
+    end if;
+    select * into m from public.members x where x.email = lower(trim(p_email));
+    v_phc := string_to_array(m.password_hash, '$');
+    if m.id is not null and array_length(v_phc, 1) = 6
+       and decode(paddock_private.padded_base64(v_phc[6]), 'base64') = p_hash then
+        delete from paddock_private.sign_in_failures f
+        where f.id = any(p_attempts) or (f.scope = 'account' and f.subject = v_account);
+        perform paddock_private.new_session(p_token, m.id, m.organization_id, 'signed_in', p_ip, p_user_agent);
+        insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+        values (m.organization_id, m.id, 'sign_in', '', p_ip, left(p_user_agent, 256));
+        return query select m.id, m.organization_id;
+        return;
+    end if;
+    if m.id is null then
+        return;
+    end if;
+    insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+    values (m.organization_id, m.id, 'sign_in_failed', 'wrong password', p_ip, left(p_user_agent, 256));
+    if (select count(*) from paddock_private.sign_in_failures f
+        where f.scope = 'account' and f.subject = v_account
+          and f.failed_at > now() - interval '15 minutes') >= 5 then
+        v_detail := 'too many failed sign-ins for this account';
+    elsif (select count(*) from paddock_private.sign_in_failures f
+           where f.scope = 'address' and f.subject = p_address
+             and f.failed_at > now() - interval '15 minutes') >= 20 then
+        v_detail := 'too many failed sign-ins from this address';
+    end if;
+    if v_detail is not null then
+        insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+        values (m.organization_id, m.id, 'sign_in_locked', v_detail, p_ip, left(p_user_agent, 256));
+    end if;
+end
+$$;
+revoke all on function paddock_sign_in(text, text, bytea, bigint[], bytea, text, text) from public;
+
+-- Sign-up -------------------------------------------------------------------
+
+drop function paddock_sign_in_lookup(text);
+drop function paddock_record_sign_in_problem(text, text, text, text, text);
+drop function paddock_create_organization(text, text, text);
+drop function paddock_redeem_invite(bytea, text, text);
+
+-- Creates an organization with its first member, an owner, signed in under `p_token`.
+create function paddock_create_organization(
+    p_name text, p_email text, p_password_hash text, p_token bytea, p_ip text, p_user_agent text
+)
+returns table (member_id uuid, organization_id uuid)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_org uuid;
+    v_member uuid;
+begin
+    insert into public.organizations (name) values (p_name) returning id into v_org;
+    insert into public.members (organization_id, email, password_hash, role)
+        values (v_org, lower(p_email), p_password_hash, 'owner')
+        returning id into v_member;
+    perform paddock_private.new_session(p_token, v_member, v_org, 'signed_in', p_ip, p_user_agent);
+    insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+    values (v_org, v_member, 'signed_up', 'created the organization', p_ip, left(p_user_agent, 256)),
+           (v_org, v_member, 'sign_in', '', p_ip, left(p_user_agent, 256));
+    return query select v_member, v_org;
+end
+$$;
+revoke all on function paddock_create_organization(text, text, text, bytea, text, text) from public;
+
+-- Joins the organization of a valid, unused, unexpired invite, signed in under
+-- `p_token`; no row when the code is not valid.
+create function paddock_redeem_invite(
+    p_code_hash bytea, p_email text, p_password_hash text, p_token bytea, p_ip text, p_user_agent text
+)
+returns table (member_id uuid, organization_id uuid)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_invite public.invites%rowtype;
+    v_member uuid;
+begin
+    select * into v_invite from public.invites i
+        where i.code_hash = p_code_hash and i.accepted_at is null and i.expires_at > now()
+        for update;
+    if not found then
+        return;
+    end if;
+    insert into public.members (organization_id, email, password_hash, role)
+        values (v_invite.organization_id, lower(p_email), p_password_hash, 'member')
+        returning id into v_member;
+    update public.invites set accepted_by = v_member, accepted_at = now() where id = v_invite.id;
+    perform paddock_private.new_session(p_token, v_member, v_invite.organization_id, 'signed_in', p_ip, p_user_agent);
+    insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+    values (v_invite.organization_id, v_invite.created_by, 'invite_accepted', 'by ' || lower(p_email), null, null),
+           (v_invite.organization_id, v_member, 'signed_up', 'joined with an invite', p_ip, left(p_user_agent, 256)),
+           (v_invite.organization_id, v_member, 'invite_accepted', '', p_ip, left(p_user_agent, 256)),
+           (v_invite.organization_id, v_member, 'sign_in', '', p_ip, left(p_user_agent, 256));
+    return query select v_member, v_invite.organization_id;
+end
+$$;
+revoke all on function paddock_redeem_invite(bytea, text, text, bytea, text, text) from public;
+
+-- Nothing is executable by PUBLIC: the app role gets exactly what grants.sql
+-- lists, now and for functions added later.
+revoke execute on all functions in schema public from public;
+revoke execute on all functions in schema paddock_private from public;
+alter default privileges in schema public revoke execute on functions from public;
+alter default privileges in schema paddock_private revoke execute on functions from public;
