@@ -44,6 +44,37 @@ create table paddock_private.sessions (
 create index sessions_member_idx on paddock_private.sessions (member_id);
 create index sessions_expiry_idx on paddock_private.sessions (idle_expires_at);
 
+-- What sign-in and every request need to know about second factors and the
+-- member's standing (the functions that manage them are in the next migration).
+alter table members add column removed_at timestamptz;
+alter table organizations add column require_two_factor boolean not null default false;
+
+create table totp (
+    member_id uuid primary key references members (id) on delete cascade,
+    organization_id uuid not null references organizations (id) on delete cascade,
+    sealed_secret bytea not null,
+    seal_key_version text not null,
+    -- Null while being set up: the secret is shown, not yet confirmed by a code.
+    enabled_at timestamptz,
+    -- The last time step whose code was accepted: a code is never accepted twice.
+    last_used_step bigint not null default 0,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now()
+);
+create trigger totp_updated_at before update on totp for each row execute function paddock_set_updated_at();
+
+create table passkeys (
+    id uuid primary key default gen_random_uuid(),
+    member_id uuid not null references members (id) on delete cascade,
+    organization_id uuid not null references organizations (id) on delete cascade,
+    name text not null constraint passkeys_name_length check (char_length(name) between 1 and 64),
+    credential_id bytea not null constraint passkeys_credential_id_key unique,
+    passkey jsonb not null,
+    created_at timestamptz not null default now(),
+    last_used_at timestamptz
+);
+create index passkeys_member_idx on passkeys (member_id);
+
 -- Sign-in failures move out of the app role's reach: an injection could have
 -- deleted them to guess without limit.
 alter table sign_in_failures set schema paddock_private;
@@ -151,7 +182,8 @@ create policy credentials_own on credentials for all
 
 -- Sessions ------------------------------------------------------------------
 
--- Idle and absolute lifetimes, in one place.
+-- Idle and absolute lifetimes, in one place: a session waiting for its second
+-- factor lives five minutes.
 create function paddock_private.new_session(
     p_token bytea, p_member uuid, p_organization uuid, p_state text, p_ip text, p_user_agent text
 ) returns void
@@ -160,7 +192,9 @@ as $$
     insert into paddock_private.sessions
         (token_hash, member_id, organization_id, state, idle_expires_at, absolute_expires_at, ip, user_agent)
     values (sha256(p_token), p_member, p_organization, p_state,
-            now() + interval '30 minutes', now() + interval '12 hours', p_ip, left(p_user_agent, 256))
+            now() + case p_state when 'signed_in' then interval '30 minutes' else interval '5 minutes' end,
+            now() + case p_state when 'signed_in' then interval '12 hours' else interval '5 minutes' end,
+            p_ip, left(p_user_agent, 256))
 $$;
 revoke all on function paddock_private.new_session(bytea, uuid, uuid, text, text, text) from public;
 
@@ -176,7 +210,10 @@ returns table (
     email text,
     role text,
     session_id uuid,
-    authenticated_at timestamptz
+    authenticated_at timestamptz,
+    totp_enabled boolean,
+    passkeys integer,
+    require_two_factor boolean
 )
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
@@ -200,9 +237,12 @@ begin
     perform set_config('paddock.identity', concat_ws(':', 'v1', s.member_id, s.organization_id,
         s.public_id, paddock_private.identity_mac(s.member_id, s.organization_id, s.public_id)), true);
     return query
-        select m.id, m.organization_id, o.name, m.email, m.role, s.public_id, s.authenticated_at
+        select m.id, m.organization_id, o.name, m.email, m.role, s.public_id, s.authenticated_at,
+               exists (select 1 from public.totp t where t.member_id = m.id and t.enabled_at is not null),
+               (select count(*)::int from public.passkeys k where k.member_id = m.id),
+               o.require_two_factor
         from public.members m join public.organizations o on o.id = m.organization_id
-        where m.id = s.member_id;
+        where m.id = s.member_id and m.removed_at is null;
 end
 $$;
 revoke all on function paddock_authenticate(bytea) from public;
@@ -237,6 +277,46 @@ as $$ select encode(sha256(convert_to(lower(trim(p_email)), 'UTF8')), 'hex') $$;
 create function paddock_private.padded_base64(p text) returns text
 language sql immutable
 as $$ select p || repeat('=', (4 - length(p) % 4) % 4) $$;
+
+-- Whether `p_hash` is the Argon2id output stored in the PHC string `p_phc`.
+create function paddock_private.password_matches(p_phc text, p_hash bytea) returns boolean
+language sql immutable
+as $$
+    select array_length(string_to_array(p_phc, '$'), 1) = 6
+       and decode(paddock_private.padded_base64(split_part(p_phc, '$', 6)), 'base64') = p_hash
+$$;
+
+-- Records a failed sign-in step (`p_detail` is chosen by the calling function,
+-- never by the app) on the member's log, and a lockout once a limit is reached.
+create function paddock_private.record_failure(
+    p_member uuid, p_organization uuid, p_detail text, p_account text, p_address text,
+    p_ip text, p_user_agent text
+) returns void
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_detail text;
+begin
+    if p_member is null then
+        return;
+    end if;
+    insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+    values (p_organization, p_member, 'sign_in_failed', p_detail, p_ip, left(p_user_agent, 256));
+    if (select count(*) from paddock_private.sign_in_failures f
+        where f.scope = 'account' and f.subject = p_account
+          and f.failed_at > now() - interval '15 minutes') >= 5 then
+        v_detail := 'too many failed sign-ins for this account';
+    elsif (select count(*) from paddock_private.sign_in_failures f
+           where f.scope = 'address' and f.subject = p_address
+             and f.failed_at > now() - interval '15 minutes') >= 20 then
+        v_detail := 'too many failed sign-ins from this address';
+    end if;
+    if v_detail is not null then
+        insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+        values (p_organization, p_member, 'sign_in_locked', v_detail, p_ip, left(p_user_agent, 256));
+    end if;
+end
+$$;
 
 -- Counts one sign-in attempt for the account and the client address before any
 -- password is checked, one attempt at a time per subject (advisory locks taken
@@ -289,7 +369,7 @@ begin
     )
     select array_agg(id order by id) into v_ids from inserted;
     select string_to_array(m.password_hash, '$') into v_phc
-    from public.members m where m.email = lower(trim(p_email));
+    from public.members m where m.email = lower(trim(p_email)) and m.removed_at is null;
     if v_phc is null or array_length(v_phc, 1) <> 6 or v_phc[2] <> 'argon2id' then
         return query
             select null::int,
@@ -311,58 +391,46 @@ revoke all on function paddock_sign_in_attempt(text, text) from public;
 -- Finishes a sign-in: settles the attempt counted by paddock_sign_in_attempt
 -- (no counted attempt, no comparison: the throttle cannot be skipped), then
 -- compares the Argon2id output the app computed with the stored one. On a
--- match, forgets this attempt's failures and the account's, starts a session
--- under `p_token` and records the sign-in; returns the member. Otherwise records
--- the failure (and a lockout when a limit is reached) on the account the email
--- names, if any, and returns nothing.
+-- match, forgets the account's failures and starts a session under `p_token`:
+-- signed in, or — when the member has a second factor — waiting five minutes
+-- for it (`second_factor` is then true and nothing else is reachable).
+-- Otherwise records the failure (and a lockout when a limit is reached) on the
+-- account the email names, if any, and returns nothing. Removed members never
+-- match.
 create function paddock_sign_in(
     p_email text, p_address text, p_hash bytea, p_attempts bigint[], p_token bytea,
     p_ip text, p_user_agent text
 )
-returns table (member_id uuid, organization_id uuid)
+returns table (member_id uuid, organization_id uuid, second_factor boolean)
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
     m public.members%rowtype;
-    v_phc text[];
     v_account text := paddock_private.account_subject(p_email);
-    v_detail text;
+    v_second boolean;
 begin
     update paddock_private.sign_in_failures f set settled = true
     where f.id = any(p_attempts) and f.scope = 'account' and f.subject = v_account and not f.settled;
     if not found then
         return;
     end if;
-    select * into m from public.members x where x.email = lower(trim(p_email));
-    v_phc := string_to_array(m.password_hash, '$');
-    if m.id is not null and array_length(v_phc, 1) = 6
-       and decode(paddock_private.padded_base64(v_phc[6]), 'base64') = p_hash then
+    select * into m from public.members x where x.email = lower(trim(p_email)) and x.removed_at is null;
+    if m.id is not null and paddock_private.password_matches(m.password_hash, p_hash) then
         delete from paddock_private.sign_in_failures f
         where f.id = any(p_attempts) or (f.scope = 'account' and f.subject = v_account);
-        perform paddock_private.new_session(p_token, m.id, m.organization_id, 'signed_in', p_ip, p_user_agent);
-        insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
-        values (m.organization_id, m.id, 'sign_in', '', p_ip, left(p_user_agent, 256));
-        return query select m.id, m.organization_id;
+        v_second := exists (select 1 from public.totp t where t.member_id = m.id and t.enabled_at is not null)
+                 or exists (select 1 from public.passkeys k where k.member_id = m.id);
+        perform paddock_private.new_session(p_token, m.id, m.organization_id,
+            case when v_second then 'second_factor' else 'signed_in' end, p_ip, p_user_agent);
+        if not v_second then
+            insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
+            values (m.organization_id, m.id, 'sign_in', '', p_ip, left(p_user_agent, 256));
+        end if;
+        return query select m.id, m.organization_id, v_second;
         return;
     end if;
-    if m.id is null then
-        return;
-    end if;
-    insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
-    values (m.organization_id, m.id, 'sign_in_failed', 'wrong password', p_ip, left(p_user_agent, 256));
-    if (select count(*) from paddock_private.sign_in_failures f
-        where f.scope = 'account' and f.subject = v_account
-          and f.failed_at > now() - interval '15 minutes') >= 5 then
-        v_detail := 'too many failed sign-ins for this account';
-    elsif (select count(*) from paddock_private.sign_in_failures f
-           where f.scope = 'address' and f.subject = p_address
-             and f.failed_at > now() - interval '15 minutes') >= 20 then
-        v_detail := 'too many failed sign-ins from this address';
-    end if;
-    if v_detail is not null then
-        insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
-        values (m.organization_id, m.id, 'sign_in_locked', v_detail, p_ip, left(p_user_agent, 256));
-    end if;
+    perform paddock_private.record_failure(m.id, m.organization_id, 'wrong password',
+        v_account, p_address, p_ip, p_user_agent);
 end
 $$;
 revoke all on function paddock_sign_in(text, text, bytea, bigint[], bytea, text, text) from public;

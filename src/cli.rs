@@ -153,7 +153,10 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Status => {
             let counts = maintenance::status(&admin, &keyring).await?;
             println!("sealing key: {}", keyring.sealing_key_id());
-            println!("{:<34} {:>12}  state", "key id", "credentials");
+            println!(
+                "{:<34} {:>12} {:>13}  state",
+                "key id", "credentials", "TOTP secrets"
+            );
             for k in &counts {
                 let state = if k.key_id == keyring.sealing_key_id().as_str() {
                     "seals (current)"
@@ -162,7 +165,10 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
                 } else {
                     "MISSING from PADDOCK_SEAL_KEYS"
                 };
-                println!("{:<34} {:>12}  {state}", k.key_id, k.credentials);
+                println!(
+                    "{:<34} {:>12} {:>13}  {state}",
+                    k.key_id, k.credentials, k.totp_secrets
+                );
             }
             if counts.is_empty() {
                 println!("(no credentials yet)");

@@ -44,6 +44,61 @@ pub struct Settings {
     pub run_env: RunEnv,
     pub alpaca: ClientConfig,
     pub signup: SignupMode,
+    /// The public origin (`PADDOCK_PUBLIC_URL`), e.g. `https://paddock.example.org`.
+    pub public_url: Option<PublicUrl>,
+}
+
+/// The origin Paddock is reached at: scheme, host and port, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    pub https: bool,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl PublicUrl {
+    /// Parses `http(s)://host[:port]` (a trailing `/` allowed, nothing more).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (https, rest) = if let Some(rest) = raw.strip_prefix("https://") {
+            (true, rest)
+        } else {
+            (false, raw.strip_prefix("http://")?)
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+            return None;
+        }
+        let (host, port) = if rest.starts_with('[') {
+            let end = rest.find(']')? + 1;
+            (&rest[..end], rest[end..].strip_prefix(':'))
+        } else {
+            match rest.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            }
+        };
+        let port = match port {
+            Some(p) => Some(p.parse().ok()?),
+            None => None,
+        };
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c));
+        valid.then(|| Self {
+            https,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// Whether the host is an IP address (WebAuthn needs a domain name).
+    pub fn host_is_ip(&self) -> bool {
+        self.host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+    }
 }
 
 /// A configuration problem, phrased for the operator.
@@ -106,6 +161,14 @@ impl Settings {
                 ));
             }
         };
+        let public_url = match var("PADDOCK_PUBLIC_URL") {
+            None => None,
+            Some(raw) => Some(PublicUrl::parse(&raw).ok_or_else(|| {
+                ConfigError(
+                    "PADDOCK_PUBLIC_URL must look like https://paddock.example.org (scheme, host and optional port)".into(),
+                )
+            })?),
+        };
         let defaults = ClientConfig::default();
         let seconds = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
             match var(name) {
@@ -134,7 +197,18 @@ impl Settings {
             run_env,
             alpaca,
             signup,
+            public_url,
         })
+    }
+
+    /// The WebAuthn relying party: the public URL's host, `localhost` when it is
+    /// unset; none (passkeys unavailable) when that host is an IP address.
+    pub fn passkeys_rp_id(&self) -> Option<String> {
+        match &self.public_url {
+            None => Some("localhost".into()),
+            Some(url) if url.host_is_ip() => None,
+            Some(url) => Some(url.host.clone()),
+        }
     }
 
     /// The session cookie is `Secure` unless we serve plain HTTP on loopback.
@@ -183,6 +257,38 @@ mod tests {
     #[test]
     fn half_a_database_configuration_is_refused() {
         assert!(settings(&[("DATABASE_URL", "postgres://a@h/db")]).is_err());
+    }
+
+    #[test]
+    fn public_urls_are_origins_and_name_the_passkey_relying_party() {
+        let url = PublicUrl::parse("https://Paddock.Example.org/").expect("parses");
+        assert_eq!(
+            url,
+            PublicUrl {
+                https: true,
+                host: "paddock.example.org".into(),
+                port: None
+            }
+        );
+        assert_eq!(
+            PublicUrl::parse("http://localhost:8080").map(|u| u.port),
+            Some(Some(8080))
+        );
+        for bad in [
+            "paddock.example.org",
+            "https://x.org/path",
+            "ftp://x.org",
+            "https://",
+        ] {
+            assert!(PublicUrl::parse(bad).is_none(), "{bad}");
+        }
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.passkeys_rp_id().as_deref(), Some("localhost"));
+        let s = settings(&[("PADDOCK_PUBLIC_URL", "https://10.0.0.5")]).expect("parses");
+        assert_eq!(s.passkeys_rp_id(), None);
+        let s = settings(&[("PADDOCK_PUBLIC_URL", "https://club.example.org")]).expect("parses");
+        assert_eq!(s.passkeys_rp_id().as_deref(), Some("club.example.org"));
+        assert!(settings(&[("PADDOCK_PUBLIC_URL", "nonsense")]).is_err());
     }
 
     #[test]

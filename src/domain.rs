@@ -71,6 +71,14 @@ impl Role {
         }
     }
 
+    /// The database representation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Member => "member",
+        }
+    }
+
     /// The label shown to people.
     pub fn label(self) -> &'static str {
         match self {

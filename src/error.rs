@@ -19,6 +19,10 @@ pub enum AppError {
     /// The session ended mid-request (e.g. signed out elsewhere): sign in again.
     #[error("signed out")]
     SignedOut,
+    /// The action needs a sign-in within the last 10 minutes: confirm it's you,
+    /// then come back to this local path.
+    #[error("step-up needed")]
+    StepUp(String),
     /// An owner-only action asked for by a plain member.
     #[error("owners only")]
     OwnersOnly,
@@ -117,6 +121,11 @@ impl IntoResponse for AppError {
                 "This form was expired or sent from another site, so nothing was changed. Go back, reload the page and try again.",
             ),
             Self::SignedOut => axum::response::Redirect::to("/login").into_response(),
+            Self::StepUp(next) => axum::response::Redirect::to(&format!(
+                "/reauth?next={}",
+                form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            ))
+            .into_response(),
             Self::OwnersOnly => error_page(
                 StatusCode::FORBIDDEN,
                 "Owners only",

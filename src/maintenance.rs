@@ -9,26 +9,35 @@ use sqlx::PgPool;
 
 use crate::{
     db::{self, credentials::Credential},
-    seal::{KeyId, Sealer},
+    seal::{KeyId, Sealed, Sealer},
     vault,
 };
 
-/// Credentials per key id, and whether each id is in the keyring.
+/// Sealed values per key id, and whether each id is in the keyring.
 pub struct KeyCount {
     pub key_id: String,
     pub credentials: i64,
+    /// Members' TOTP secrets, sealed with the same keyring.
+    pub totp_secrets: i64,
     pub in_keyring: bool,
 }
 
-/// Counts credentials per seal key id.
+/// Counts credentials and TOTP secrets per seal key id.
 pub async fn status(admin: &PgPool, sealer: &dyn Sealer) -> sqlx::Result<Vec<KeyCount>> {
-    Ok(db::credentials::count_by_key(admin)
-        .await?
+    let mut counts: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for (key_id, n) in db::credentials::count_by_key(admin).await? {
+        counts.entry(key_id).or_default().0 += n;
+    }
+    for (key_id, n) in db::account::count_totp_by_key(admin).await? {
+        counts.entry(key_id).or_default().1 += n;
+    }
+    Ok(counts
         .into_iter()
-        .map(|(key_id, credentials)| KeyCount {
+        .map(|(key_id, (credentials, totp_secrets))| KeyCount {
             in_keyring: KeyId::parse(&key_id).is_ok_and(|id| sealer.can_open(&id)),
             key_id,
             credentials,
+            totp_secrets,
         })
         .collect())
 }
@@ -40,8 +49,13 @@ pub async fn check_keys_present(admin: &PgPool, sealer: &dyn Sealer) -> anyhow::
         .into_iter()
         .filter(|k| !k.in_keyring)
         .map(|k| {
+            let totp = if k.totp_secrets > 0 {
+                format!(" and {} TOTP secret(s)", k.totp_secrets)
+            } else {
+                String::new()
+            };
             format!(
-                "{} credential(s) under key id `{}`",
+                "{} credential(s){totp} under key id `{}`",
                 k.credentials, k.key_id
             )
         })
@@ -118,5 +132,53 @@ pub async fn rewrap(
             tokio::time::sleep(pause).await;
         }
     }
+    rewrap_totp(admin, sealer, batch_size, &mut report).await?;
+    progress(&report);
     Ok(report)
+}
+
+/// Re-seals the members' TOTP secrets not under the first key, the same way.
+async fn rewrap_totp(
+    admin: &PgPool,
+    sealer: &dyn Sealer,
+    batch_size: i64,
+    report: &mut RewrapReport,
+) -> anyhow::Result<()> {
+    let current = sealer.sealing_key_id().as_str().to_owned();
+    let mut unopenable: Vec<uuid::Uuid> = Vec::new();
+    loop {
+        let mut tx = admin.begin().await?;
+        let batch =
+            db::account::lock_totp_to_rewrap(&mut tx, &current, &unopenable, batch_size).await?;
+        if batch.is_empty() {
+            tx.commit().await?;
+            if db::account::count_totp_to_rewrap(admin, &current, &unopenable).await? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        for row in &batch {
+            let sealed = Sealed::from_bytes(row.sealed_secret.clone());
+            match vault::rewrap_totp(sealer, row.organization_id, row.member_id, &sealed) {
+                Ok(sealed) => {
+                    db::account::store_rewrapped_totp(
+                        &mut tx,
+                        row.member_id,
+                        sealed.as_bytes(),
+                        &current,
+                    )
+                    .await?;
+                    report.rewrapped += 1;
+                }
+                Err(e) => {
+                    tracing::error!(member_id = %row.member_id, error = %e, "cannot rewrap a TOTP secret");
+                    unopenable.push(row.member_id.0);
+                    report.failed += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        report.batches += 1;
+    }
 }

@@ -144,6 +144,8 @@ pub enum Field {
     KeyId,
     /// The Alpaca API secret.
     Secret,
+    /// A member's TOTP secret (its row is the member: `credential_id` is the member id).
+    TotpSecret,
 }
 
 impl Field {
@@ -152,6 +154,7 @@ impl Field {
         match self {
             Field::KeyId => "api_key_id",
             Field::Secret => "api_secret",
+            Field::TotpSecret => "totp_secret",
         }
     }
 }

@@ -65,8 +65,10 @@ async fn serve_on(
 ) -> anyhow::Result<()> {
     let admin = db::admin_pool(&database.urls.admin).await?;
     let checked = crate::maintenance::check_keys_present(&admin, &keyring).await;
+    let attestor = crate::attest::Attestor::load(&admin).await;
     admin.close().await;
     checked?;
+    let attestor = attestor?;
     let pool = db::app_pool(&database.urls.app).await?;
     check_posture(&pool).await?;
 
@@ -79,10 +81,12 @@ async fn serve_on(
         sealer: Arc::new(keyring),
         hashing: AppState::hashing_slots(),
         verifications: Default::default(),
+        attestor,
         settings: Arc::new(WebSettings {
             signup: settings.signup,
             secure_cookies: settings.secure_cookies(),
             alpaca_deadline: settings.alpaca.request_timeout.min(Duration::from_secs(8)),
+            passkeys_rp_id: settings.passkeys_rp_id(),
         }),
     };
     let sweeper = tokio::spawn(sweep(pool.clone()));

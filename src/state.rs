@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::{
+    attest::Attestor,
     config::SignupMode,
     seal::Sealer,
     web::{service::PerMember, tenant::AlpacaGate},
@@ -18,6 +19,8 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     /// How long a page waits for Alpaca before showing the affected accounts as unavailable.
     pub alpaca_deadline: std::time::Duration,
+    /// The WebAuthn relying party id; `None` when passkeys are unavailable.
+    pub passkeys_rp_id: Option<String>,
 }
 
 /// Everything a handler may need, cheap to clone.
@@ -33,6 +36,8 @@ pub struct AppState {
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// Key verifications in flight per member (enrollment and rotation).
     pub verifications: PerMember,
+    /// Vouches to the database for second factors only the app can check.
+    pub attestor: Attestor,
 }
 
 impl AppState {

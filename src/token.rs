@@ -43,6 +43,11 @@ impl Token {
         &self.0
     }
 
+    /// The SHA-256 of the token's bytes: how the database stores and finds it.
+    pub fn sha256(&self) -> Vec<u8> {
+        crate::attest::digest(&self.0)
+    }
+
     /// A value derived from this token for `purpose` (BLAKE2b-256 over a domain
     /// separation string and the token), as unpadded base64url: safe to put in a
     /// page, since it does not reveal the token.

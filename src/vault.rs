@@ -17,6 +17,7 @@ use crate::{
     },
     domain::{CredentialId, MemberId, OrganizationId},
     seal::{Binding, Field, SealError, Sealed, Sealer},
+    totp::TotpSecret,
 };
 
 /// Both sealed halves of a key pair, and the key id that sealed them.
@@ -132,4 +133,57 @@ pub fn masked_key(credential: &Credential) -> String {
         crate::alpaca::Environment::Live => "AK",
     };
     format!("{prefix}…{}", credential.key_id_last4)
+}
+
+/// Where a member's TOTP secret lives: its own field, bound to the member.
+fn totp_place(organization: OrganizationId, member: MemberId) -> Binding {
+    binding(
+        organization,
+        member,
+        CredentialId(member.0),
+        Field::TotpSecret,
+    )
+}
+
+/// Seals a member's TOTP secret; returns it with the key id that sealed it.
+pub fn seal_totp(
+    sealer: &dyn Sealer,
+    organization: OrganizationId,
+    member: MemberId,
+    secret: &TotpSecret,
+) -> Result<(Sealed, String), SealError> {
+    let text: SecretString = crate::attest::hex(secret.expose_bytes()).into();
+    Ok((
+        sealer.seal(&text, &totp_place(organization, member))?,
+        sealer.sealing_key_id().as_str().to_owned(),
+    ))
+}
+
+/// Opens a member's sealed TOTP secret.
+pub fn open_totp(
+    sealer: &dyn Sealer,
+    organization: OrganizationId,
+    member: MemberId,
+    sealed: &Sealed,
+) -> Result<TotpSecret, SealError> {
+    let text: SecretString = sealer.open(sealed, &totp_place(organization, member))?;
+    let hex = text.expose_secret();
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect();
+    Ok(TotpSecret::from_bytes(bytes))
+}
+
+/// Re-seals a TOTP secret under the sealer's current key (for `keys rewrap`).
+pub fn rewrap_totp(
+    sealer: &dyn Sealer,
+    organization: OrganizationId,
+    member: MemberId,
+    sealed: &Sealed,
+) -> Result<Sealed, SealError> {
+    sealer.rewrap(sealed, &totp_place(organization, member))
 }

@@ -3,77 +3,68 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    SignedUp,
-    SignIn,
-    SignInFailed,
-    SignInLocked,
-    SignOut,
-    PasswordChanged,
-    CredentialAdded,
-    CredentialRotated,
-    CredentialDeleted,
-    CredentialUsed,
-    InviteCreated,
-    InviteAccepted,
+/// What happened, with the name stored and the label shown on `/activity`.
+macro_rules! event_kinds {
+    ($($kind:ident => $name:literal, $label:literal;)*) => {
+        /// What happened.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum EventKind {
+            $($kind,)*
+        }
+
+        impl EventKind {
+            /// Every kind, in the order `/activity` offers them.
+            pub const ALL: &[Self] = &[$(Self::$kind,)*];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $name,)*
+                }
+            }
+
+            /// The label shown on `/activity`.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $label,)*
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    SignedUp => "signed_up", "Account created";
+    SignIn => "sign_in", "Signed in";
+    SignInFailed => "sign_in_failed", "Failed sign-in";
+    SignInLocked => "sign_in_locked", "Sign-in locked";
+    SignOut => "sign_out", "Signed out";
+    PasswordChanged => "password_changed", "Password changed";
+    PasswordReset => "password_reset", "Password reset";
+    Reauthenticated => "reauthenticated", "Confirmed it was me";
+    TwoFactorEnabled => "two_factor_enabled", "Two-factor authentication turned on";
+    TwoFactorDisabled => "two_factor_disabled", "Two-factor authentication turned off";
+    RecoveryCodeUsed => "recovery_code_used", "Recovery code used";
+    RecoveryCodesRegenerated => "recovery_codes_regenerated", "New recovery codes";
+    PasskeyAdded => "passkey_added", "Passkey added";
+    PasskeyRemoved => "passkey_removed", "Passkey removed";
+    SessionRevoked => "session_revoked", "Session signed out";
+    CredentialAdded => "credential_added", "Credential added";
+    CredentialRotated => "credential_rotated", "Credential rotated";
+    CredentialDeleted => "credential_deleted", "Credential deleted";
+    CredentialUsed => "credential_used", "Credential used";
+    InviteCreated => "invite_created", "Invite created";
+    InviteAccepted => "invite_accepted", "Invite accepted";
+    MemberRemoved => "member_removed", "Member removed";
+    ResetLinkCreated => "reset_link_created", "Reset link created";
+    RoleChanged => "role_changed", "Role changed";
+    PolicyChanged => "policy_changed", "Organization policy changed";
 }
 
 impl EventKind {
-    const ALL: [Self; 12] = [
-        Self::SignedUp,
-        Self::SignIn,
-        Self::SignInFailed,
-        Self::SignInLocked,
-        Self::SignOut,
-        Self::PasswordChanged,
-        Self::CredentialAdded,
-        Self::CredentialRotated,
-        Self::CredentialDeleted,
-        Self::CredentialUsed,
-        Self::InviteCreated,
-        Self::InviteAccepted,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SignedUp => "signed_up",
-            Self::SignIn => "sign_in",
-            Self::SignInFailed => "sign_in_failed",
-            Self::SignInLocked => "sign_in_locked",
-            Self::SignOut => "sign_out",
-            Self::PasswordChanged => "password_changed",
-            Self::CredentialAdded => "credential_added",
-            Self::CredentialRotated => "credential_rotated",
-            Self::CredentialDeleted => "credential_deleted",
-            Self::CredentialUsed => "credential_used",
-            Self::InviteCreated => "invite_created",
-            Self::InviteAccepted => "invite_accepted",
-        }
-    }
-
-    /// The label shown on `/activity`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::SignedUp => "Account created",
-            Self::SignIn => "Signed in",
-            Self::SignInFailed => "Failed sign-in",
-            Self::SignInLocked => "Sign-in locked",
-            Self::SignOut => "Signed out",
-            Self::PasswordChanged => "Password changed",
-            Self::CredentialAdded => "Credential added",
-            Self::CredentialRotated => "Credential rotated",
-            Self::CredentialDeleted => "Credential deleted",
-            Self::CredentialUsed => "Credential used",
-            Self::InviteCreated => "Invite created",
-            Self::InviteAccepted => "Invite accepted",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    /// The kind stored as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 

@@ -24,6 +24,27 @@ pub struct Identity {
     pub session_id: Uuid,
     /// The last time this session proved who it is (password, second factor).
     pub authenticated_at: OffsetDateTime,
+    pub second_factors: SecondFactors,
+}
+
+/// The member's second factors and the organization's policy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecondFactors {
+    pub totp: bool,
+    pub passkeys: i32,
+    pub required: bool,
+}
+
+impl SecondFactors {
+    /// Whether the member has any second factor.
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+
+    /// Whether the organization requires one and the member has none yet.
+    pub fn missing(&self) -> bool {
+        self.required && !self.any()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,6 +56,9 @@ struct IdentityRow {
     role: String,
     session_id: Uuid,
     authenticated_at: OffsetDateTime,
+    totp_enabled: bool,
+    passkeys: i32,
+    require_two_factor: bool,
 }
 
 /// Begins a tenant transaction for the session whose secret is `token`. `None`
@@ -65,6 +89,11 @@ pub async fn begin_request(
         },
         session_id: row.session_id,
         authenticated_at: row.authenticated_at,
+        second_factors: SecondFactors {
+            totp: row.totp_enabled,
+            passkeys: row.passkeys,
+            required: row.require_two_factor,
+        },
     };
     Ok(Some((tx, identity)))
 }
@@ -94,7 +123,7 @@ pub async fn sweep(pool: &PgPool) -> sqlx::Result<()> {
 }
 
 /// Argon2id parameters as stored with a password.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HashParams {
     pub salt: Vec<u8>,
     pub memory_kib: u32,
@@ -148,6 +177,15 @@ pub async fn sign_in_attempt(pool: &PgPool, email: &str, address: &str) -> sqlx:
     })
 }
 
+/// Who a matching password belongs to.
+#[derive(sqlx::FromRow)]
+pub struct SignedIn {
+    pub member_id: MemberId,
+    pub organization_id: OrganizationId,
+    /// The session waits for a second factor (five minutes) before it is signed in.
+    pub second_factor: bool,
+}
+
 /// Finishes a sign-in with the Argon2id output computed for the candidate: on a
 /// match the database starts a session under `token` and returns the member.
 #[allow(clippy::too_many_arguments)]
@@ -159,19 +197,17 @@ pub async fn sign_in(
     attempts: &[i64],
     token: &Token,
     origin: &Origin,
-) -> sqlx::Result<Option<(MemberId, OrganizationId)>> {
-    sqlx::query_as(
-        "select member_id, organization_id from paddock_sign_in($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(email)
-    .bind(address)
-    .bind(hash)
-    .bind(attempts)
-    .bind(token.expose_bytes())
-    .bind(origin.ip.as_deref())
-    .bind(origin.user_agent.as_deref())
-    .fetch_optional(pool)
-    .await
+) -> sqlx::Result<Option<SignedIn>> {
+    sqlx::query_as("select * from paddock_sign_in($1, $2, $3, $4, $5, $6, $7)")
+        .bind(email)
+        .bind(address)
+        .bind(hash)
+        .bind(attempts)
+        .bind(token.expose_bytes())
+        .bind(origin.ip.as_deref())
+        .bind(origin.user_agent.as_deref())
+        .fetch_optional(pool)
+        .await
 }
 
 /// Creates an organization with its first member, an owner, signed in under `token`.

@@ -17,6 +17,7 @@ pub struct Member {
 
 /// A row of the organization's member list.
 pub struct MemberRow {
+    pub id: MemberId,
     pub email: String,
     pub role: Role,
     pub joined: OffsetDateTime,
@@ -24,17 +25,18 @@ pub struct MemberRow {
 
 /// Lists the members of the current organization, oldest first.
 pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<MemberRow>> {
-    let rows: Vec<(String, String, OffsetDateTime)> = sqlx::query_as(
-        "select email, role, created_at from members
-         where organization_id = (select paddock_current_organization())
+    let rows: Vec<(MemberId, String, String, OffsetDateTime)> = sqlx::query_as(
+        "select id, email, role, created_at from members
+         where organization_id = (select paddock_current_organization()) and removed_at is null
          order by created_at, email",
     )
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(email, role, joined)| {
+        .filter_map(|(id, email, role, joined)| {
             Some(MemberRow {
+                id,
                 email,
                 role: Role::parse(&role)?,
                 joined,

@@ -1,12 +1,14 @@
 //! Database access. Functions take a `&mut PgConnection` so that they run on the
 //! request's tenant-scoped transaction; nothing here knows about HTTP.
 
+pub mod account;
 pub mod credentials;
 pub mod embedded;
 pub mod events;
 pub mod identity;
 pub mod invites;
 pub mod members;
+pub mod passkeys;
 pub mod posture;
 
 use std::{str::FromStr, time::Duration};
@@ -168,6 +170,18 @@ pub async fn ensure_database(
 /// the app role exactly what it needs. Idempotent.
 pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     MIGRATOR.run(admin).await.context("running migrations")?;
+    let admin_role: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(admin)
+        .await?;
+    if admin_role == app_role {
+        // Granting "exactly what the app needs" to the owner would revoke the
+        // owner's own rights; the posture check refuses this set-up anyway.
+        tracing::warn!(
+            role = app_role,
+            "DATABASE_URL names the owner role: not granting it app privileges"
+        );
+        return Ok(());
+    }
     let grants = include_str!("grants.sql").replace("{app}", &quote_ident(app_role));
     let mut tx = admin.begin().await?;
     sqlx::raw_sql(&grants)

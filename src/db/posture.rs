@@ -9,6 +9,8 @@ pub const PROTECTED_TABLES: &[&str] = &[
     "invites",
     "security_events",
     "credentials",
+    "totp",
+    "passkeys",
 ];
 
 /// Returns the problems found with the runtime role; empty means safe to serve.

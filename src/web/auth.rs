@@ -8,7 +8,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -16,11 +16,7 @@ use serde::Deserialize;
 
 use crate::{
     config::SignupMode,
-    db::{
-        self,
-        events::{EventKind, Origin},
-        identity::Attempt,
-    },
+    db::{self, events::EventKind},
     domain::Email,
     error::AppError,
     password,
@@ -29,6 +25,7 @@ use crate::{
     web::{
         extract::Form,
         forms::{self, FieldErrors},
+        service::{Guess, address_subject, guess, hashing, too_many},
         session::{Once, Session, take_once},
         tenant::{ClientOrigin, Ctx, Tx},
     },
@@ -114,25 +111,18 @@ pub async fn login(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let address = address_subject(&origin);
-
-    let (params, attempts) =
-        match db::identity::sign_in_attempt(&state.pool, email.as_str(), &address).await? {
-            Attempt::Locked { retry_after } => {
-                let mut response = page.with_alert(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed sign-ins. Wait a few minutes, then try again.",
-                );
-                if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                return Ok(response);
-            }
-            Attempt::Counted { params, ids } => (params, ids),
-        };
-    let candidate = form.password;
-    let derived = hashing(&state, move || password::derive(&candidate, &params)).await??;
+    let (derived, attempts) = match guess(&state, email.as_str(), &address, form.password).await? {
+        Guess::Locked(retry_after) => {
+            let page = page.with_alert(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins. Wait a few minutes, then try again.",
+            );
+            return Ok(too_many(page, retry_after));
+        }
+        Guess::Counted { derived, attempts } => (derived, attempts),
+    };
     let token = Token::generate()?;
-    let member = db::identity::sign_in(
+    let signed_in = db::identity::sign_in(
         &state.pool,
         email.as_str(),
         &address,
@@ -142,36 +132,16 @@ pub async fn login(
         &origin,
     )
     .await?;
-    if member.is_none() {
+    let Some(signed_in) = signed_in else {
         return Ok(page.with_alert(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
-    }
+    };
     session.adopt(token);
-    Ok(Redirect::to("/portfolio").into_response())
-}
-
-/// Runs CPU- and memory-heavy password hashing on the blocking pool, at most a
-/// few at a time; a request that cannot get a slot within 5 s gets a 503.
-async fn hashing<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    let permit = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        state.hashing.clone().acquire_owned(),
-    )
-    .await
-    .map_err(|_| AppError::Busy)?
-    .map_err(|e| AppError::Internal(e.into()))?;
-    Ok(tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work()
+    Ok(Redirect::to(if signed_in.second_factor {
+        "/login/2fa"
+    } else {
+        "/portfolio"
     })
-    .await?)
-}
-
-/// The throttling subject for the client's address.
-fn address_subject(origin: &Origin) -> String {
-    origin.ip.clone().unwrap_or_else(|| "unknown".into())
+    .into_response())
 }
 
 /// `POST /logout`: ends the session server-side.

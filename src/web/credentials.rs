@@ -134,6 +134,7 @@ pub async fn create(
     session: Session,
     Form(form): Form<EnrollForm>,
 ) -> Result<Response, AppError> {
+    ctx.step_up("/credentials/new")?;
     let mut errors = FieldErrors::default();
     let label = forms::text(&mut errors, "label", &form.label, 64);
     if label.is_empty() {
@@ -298,6 +299,7 @@ pub async fn rotate(
     Form(form): Form<RotateForm>,
 ) -> Result<Response, AppError> {
     let credential = own_credential(&mut tx, id).await?;
+    ctx.step_up(&format!("/credentials/{id}/rotate"))?;
     let mut errors = FieldErrors::default();
     let keys = keys_from(&form.api_key_id, &form.secret_key, &mut errors);
     let page = |ctx: Ctx, errors: FieldErrors, alert: Option<String>, status: StatusCode| {
@@ -397,6 +399,7 @@ pub async fn delete(
     session: Session,
     Path(id): Path<CredentialId>,
 ) -> Result<Response, AppError> {
+    ctx.step_up("/credentials")?;
     let label = db::credentials::delete(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -10,8 +10,12 @@ mod extract;
 mod forms;
 mod org;
 mod portfolio;
+mod reauth;
+mod reset;
+mod second_factor;
 pub mod service;
 pub mod session;
+mod settings;
 pub mod tenant;
 mod views;
 
@@ -62,6 +66,24 @@ pub fn router(state: AppState) -> Router {
         .route("/activity", get(activity::index))
         .route("/org", get(org::show))
         .route("/org/invites", post(org::create_invite))
+        .route("/org/members/{id}/remove", post(org::remove))
+        .route("/org/members/{id}/reset-link", post(org::reset_link))
+        .route("/org/members/{id}/role", post(org::set_role))
+        .route("/org/policy", post(org::set_policy))
+        .route("/settings", get(settings::show))
+        .route("/settings/password", post(settings::change_password))
+        .route(
+            "/settings/totp",
+            get(settings::totp::show).post(settings::totp::enable),
+        )
+        .route("/settings/totp/disable", post(settings::totp::disable))
+        .route("/settings/recovery-codes", post(settings::totp::regenerate))
+        .route("/settings/sessions/{id}/revoke", post(settings::revoke))
+        .route(
+            "/settings/sessions/revoke-others",
+            post(settings::revoke_others),
+        )
+        .route("/reauth", get(reauth::show).post(reauth::confirm))
         .route("/logout", post(auth::logout))
         .route_layer(from_fn_with_state(state.clone(), tenant::require_member));
 
@@ -69,6 +91,11 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(root))
         .route("/signup", get(auth::signup_form).post(auth::signup))
         .route("/login", get(auth::login_form).post(auth::login))
+        .route(
+            "/login/2fa",
+            get(second_factor::show).post(second_factor::verify),
+        )
+        .route("/reset/{code}", get(reset::show).post(reset::set))
         .merge(members_only)
         .layer(from_fn(csrf::guard))
         .layer(from_fn_with_state(state.clone(), session::layer));

@@ -7,11 +7,18 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::Response,
+};
+use secrecy::SecretString;
+
 use crate::{
     alpaca::{AlpacaError, ApiKeys, Environment},
-    db::{self, credentials::Credential},
-    domain::{CredentialId, MemberId},
+    db::{self, account::Proof, credentials::Credential, events::Origin, identity::Attempt},
+    domain::{CredentialId, MemberId, OrganizationId},
     error::AppError,
+    password,
     portfolio::{self, Period, Snapshot},
     state::AppState,
     vault::{self, UnsealError},
@@ -213,4 +220,117 @@ impl Drop for PerMemberPermit {
             }
         }
     }
+}
+
+/// Runs CPU- and memory-heavy password hashing on the blocking pool, at most a
+/// few at a time; a request that cannot get a slot within 5 s gets a 503.
+pub async fn hashing<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.hashing.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| AppError::Busy)?
+    .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await?)
+}
+
+/// The throttling subject for the client's address.
+pub fn address_subject(origin: &Origin) -> String {
+    origin.ip.clone().unwrap_or_else(|| "unknown".into())
+}
+
+/// A password guess, counted against the throttle before it is checked.
+pub enum Guess {
+    /// Too many failures: try again after this many seconds.
+    Locked(i64),
+    /// The candidate's Argon2id output under the account's salt, and the counted
+    /// attempt that buys one comparison in the database.
+    Counted {
+        derived: Vec<u8>,
+        attempts: Vec<i64>,
+    },
+}
+
+/// Counts a password guess for `email` and computes its Argon2id output with the
+/// salt the database hands out (never the stored hash).
+pub async fn guess(
+    state: &AppState,
+    email: &str,
+    address: &str,
+    password: SecretString,
+) -> Result<Guess, AppError> {
+    match db::identity::sign_in_attempt(&state.pool, email, address).await? {
+        Attempt::Locked { retry_after } => Ok(Guess::Locked(retry_after)),
+        Attempt::Counted { params, ids } => {
+            let derived = hashing(state, move || password::derive(&password, &params)).await??;
+            Ok(Guess::Counted {
+                derived,
+                attempts: ids,
+            })
+        }
+    }
+}
+
+/// The 429 answer to a throttled guess, with `Retry-After`.
+pub fn too_many(mut response: Response, retry_after: i64) -> Response {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// A member's sealed TOTP secret and the last time step it accepted.
+pub struct SealedTotp<'a> {
+    pub organization: OrganizationId,
+    pub member: MemberId,
+    pub sealed: &'a [u8],
+    pub last_used_step: i64,
+}
+
+/// A TOTP code checked against a member's sealed secret: the database's proof
+/// (the step, attested as `{context}:totp:{step}`), or `None` for a wrong,
+/// malformed or already used code.
+pub fn totp_proof(
+    state: &AppState,
+    totp: &SealedTotp<'_>,
+    code: &str,
+    context: &str,
+) -> Result<Option<Proof<'static>>, AppError> {
+    let secret = vault::open_totp(
+        state.sealer.as_ref(),
+        totp.organization,
+        totp.member,
+        &crate::seal::Sealed::from_bytes(totp.sealed.to_vec()),
+    )
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let Some(step) = secret
+        .check(code, now)
+        .and_then(|s| i64::try_from(s).ok())
+        .filter(|s| *s > totp.last_used_step)
+    else {
+        return Ok(None);
+    };
+    let attestation = state.attestor.attest(&format!("{context}:totp:{step}"));
+    Ok(Some(Proof::Totp { step, attestation }))
+}
+
+/// Whether `next` is a path on this site (no scheme, no host, no backslash
+/// tricks): the only places "Confirm it's you" returns to.
+pub fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() <= 512;
+    ok.then_some(next)
 }

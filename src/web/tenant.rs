@@ -11,7 +11,7 @@ use std::{ops::Deref, ops::DerefMut, sync::Arc};
 
 use crate::{
     alpaca,
-    db::{self, events::Origin, members::Member},
+    db::{self, events::Origin, identity::SecondFactors, members::Member},
     error::AppError,
     state::AppState,
     token::Token,
@@ -151,6 +151,48 @@ pub struct Ctx {
     pub session_id: uuid::Uuid,
     /// When this session last proved who it is.
     pub authenticated_at: time::OffsetDateTime,
+    /// The member's second factors and the organization's policy.
+    pub second_factors: SecondFactors,
+    /// This page's path and query, for "Confirm it's you" links that come back.
+    pub path: String,
+}
+
+/// How long a sign-in counts as recent for actions that need one (step-up).
+pub const STEP_UP_WINDOW: time::Duration = time::Duration::minutes(10);
+
+impl Ctx {
+    /// Whether this session proved who it is within the step-up window.
+    pub fn fresh(&self) -> bool {
+        time::OffsetDateTime::now_utc() - self.authenticated_at < STEP_UP_WINDOW
+    }
+
+    /// Refuses an action that needs a recent sign-in when this one is older:
+    /// the caller answers 303 to `/reauth?next=<back>` with nothing changed.
+    pub fn step_up(&self, back: &str) -> Result<(), AppError> {
+        if self.fresh() {
+            Ok(())
+        } else {
+            Err(AppError::StepUp(back.to_owned()))
+        }
+    }
+
+    /// The "Confirm it's you" link that comes back to this page.
+    pub fn reauth_link(&self) -> String {
+        format!(
+            "/reauth?next={}",
+            form_urlencoded::byte_serialize(self.path.as_bytes()).collect::<String>()
+        )
+    }
+
+    /// Whether the member is an owner of the organization.
+    pub fn is_owner(&self) -> bool {
+        self.member.role == crate::domain::Role::Owner
+    }
+}
+
+/// Paths a member who must still set up a second factor may reach.
+fn allowed_before_second_factor(path: &str) -> bool {
+    path == "/settings/totp" || path.starts_with("/settings/passkeys") || path == "/logout"
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -210,6 +252,14 @@ pub async fn require_member(
         return Ok(Redirect::to("/login").into_response());
     };
     tracing::Span::current().record("member_id", tracing::field::display(identity.member.id));
+    if identity.second_factors.missing() && !allowed_before_second_factor(request.uri().path()) {
+        // The organization requires a second factor: set one up before anything else.
+        return Ok(Redirect::to("/settings/totp").into_response());
+    }
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
     let shared: Shared = Arc::new(Mutex::new(Some(tx)));
     request.extensions_mut().insert(Tenant {
         shared: shared.clone(),
@@ -223,6 +273,8 @@ pub async fn require_member(
         origin,
         session_id: identity.session_id,
         authenticated_at: identity.authenticated_at,
+        second_factors: identity.second_factors,
+        path,
     });
 
     let response = next.run(request).await;

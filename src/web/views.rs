@@ -101,3 +101,66 @@ impl ChartView {
         }
     }
 }
+
+/// A short description of a device from its user agent: "Firefox on Linux".
+pub fn device(user_agent: Option<&str>) -> String {
+    let ua = user_agent.unwrap_or("");
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Chrome (headless)"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("reqwest", "a script"),
+    ]
+    .into_iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map_or("An unknown browser", |(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| name);
+    match system {
+        Some(system) => format!("{browser} on {system}"),
+        None => browser.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_described_briefly() {
+        assert_eq!(
+            device(Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            )),
+            "Firefox on Linux"
+        );
+        assert_eq!(
+            device(Some(
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15"
+            )),
+            "Safari on macOS"
+        );
+        assert_eq!(
+            device(Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0"
+            )),
+            "Edge on Windows"
+        );
+        assert_eq!(device(None), "An unknown browser");
+    }
+}

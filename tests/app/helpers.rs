@@ -212,10 +212,14 @@ impl TestApp {
             sealer: keyring.clone(),
             hashing: AppState::hashing_slots(),
             verifications: Default::default(),
+            attestor: paddock::attest::Attestor::load(&admin)
+                .await
+                .expect("attestation key"),
             settings: Arc::new(WebSettings {
                 signup: options.signup,
                 secure_cookies: false,
                 alpaca_deadline: options.request_timeout + Duration::from_secs(1),
+                passkeys_rp_id: Some("localhost".into()),
             }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

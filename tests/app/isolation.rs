@@ -118,6 +118,20 @@ async fn an_injection_in_adas_request_reads_only_her_rows_in_every_table() {
         }
         readable.push((table, rows.len()));
     }
+    let names: Vec<&str> = readable.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "public.credentials",
+            "public.invites",
+            "public.members",
+            "public.organizations",
+            "public.passkeys",
+            "public.security_events",
+            "public.totp",
+        ],
+        "exactly the tables row-level security guards are readable; everything else (sessions, secrets, throttling) is refused"
+    );
     let seen = |name: &str| {
         readable
             .iter()
@@ -188,6 +202,22 @@ async fn an_injection_in_adas_request_changes_no_one_elses_rows() {
             "{statement}"
         );
     }
+    console
+        .run(&format!(
+            "select set_config('paddock.member_id', '{bob}', true), set_config('paddock.organization_id', '{}', true)",
+            w.bob_ids.organization
+        ))
+        .await
+        .expect("set_config");
+    assert_eq!(
+        console
+            .affected(&format!(
+                "update credentials set label = 'pwned bob' where member_id = '{bob}'"
+            ))
+            .await,
+        Ok(0),
+        "claiming Bob's ids does not reach his rows"
+    );
     console.commit().await;
     let labels: Vec<String> = sqlx::query_scalar("select label from credentials order by label")
         .fetch_all(&app.admin)
@@ -349,6 +379,19 @@ async fn no_invite_can_be_created_in_another_organization() {
         Ok(1),
         "an owner may invite into her own organization"
     );
+    // Claiming to be Eve with the settings policies used to trust changes nothing.
+    ada.run(&format!(
+        "select set_config('paddock.member_id', '{}', true), set_config('paddock.organization_id', '{}', true)",
+        w.eve_ids.member, w.eve_ids.organization
+    ))
+    .await
+    .expect("set_config");
+    assert_eq!(
+        ada.affected(&insert(w.eve_ids.organization, w.eve_ids.member))
+            .await,
+        Err(REFUSED.to_owned()),
+        "set_config does not make Ada an owner of Elsewhere"
+    );
     let mut bob = Console::as_member(&app, &w.bob).await;
     assert_eq!(
         bob.affected(&insert(w.bob_ids.organization, w.bob_ids.member))
@@ -400,12 +443,29 @@ async fn no_event_can_be_forged_for_another_member() {
 /// here, with a check below that it returns nobody else's data.
 const REACHABLE: &[&str] = &[
     "paddock_authenticate(bytea)",
+    "paddock_change_password(bytea,bigint[],text,bytea,text,text)",
+    "paddock_complete_second_factor(bytea,bytea,bigint[],text,bigint,bytea,text,text,text,text)",
     "paddock_create_organization(text,text,text,bytea,text,text)",
+    "paddock_create_reset_link(uuid,bytea,text,text)",
     "paddock_current_member()",
     "paddock_current_organization()",
     "paddock_current_session()",
+    "paddock_disable_totp(text,text)",
+    "paddock_enable_totp(bigint,bytea[],text,text)",
     "paddock_end_session()",
+    "paddock_pending_second_factor(bytea)",
+    "paddock_reauthenticate(bytea,bigint[],text,bigint,bytea,text,text,text)",
+    "paddock_recovery_codes_left()",
     "paddock_redeem_invite(bytea,text,text,bytea,text,text)",
+    "paddock_remove_member(uuid,text,text)",
+    "paddock_replace_recovery_codes(bytea[],text,text)",
+    "paddock_reset_link(bytea)",
+    "paddock_reset_password(bytea,text,text,text)",
+    "paddock_revoke_sessions(uuid,text,text)",
+    "paddock_second_factor_attempt(bytea,text)",
+    "paddock_sessions()",
+    "paddock_set_policy(boolean,text,text)",
+    "paddock_set_role(uuid,text,text,text)",
     "paddock_sign_in(text,text,bytea,bigint[],bytea,text,text)",
     "paddock_sign_in_attempt(text,text)",
     "paddock_sweep()",
@@ -506,16 +566,80 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
             .expect("redeem")
             .is_empty()
     );
+    // The session, second-factor and owner functions act on Ada's own member and
+    // organization only: Eve, in another organization, is out of reach.
+    let eve = w.eve_ids.member;
+    let eves_session: Uuid = sqlx::query_scalar(
+        "select public_id from paddock_private.sessions where member_id = $1 limit 1",
+    )
+    .bind(eve)
+    .fetch_one(&app.admin)
+    .await
+    .expect("Eve's session");
+    for (call, expected) in [
+        (format!("select paddock_remove_member('{eve}', null, null)::text"), "false"),
+        (format!("select paddock_set_role('{eve}', 'member', null, null)"), "unchanged"),
+        (format!("select paddock_create_reset_link('{eve}', '\\x01', null, null)::text"), "false"),
+        (format!("select paddock_revoke_sessions('{eves_session}', null, null)::text"), "0"),
+        ("select paddock_reset_link(sha256('guess'))::text".to_owned(), ""),
+        ("select paddock_reset_password(sha256('guess'), 'x', null, null)::text".to_owned(), "false"),
+        ("select paddock_change_password('\\x00', '{}', 'x', '\\x03', null, null)::text".to_owned(), "false"),
+        ("select paddock_reauthenticate('\\x00', '{}', null, null, null, null, null, null)::text".to_owned(), "false"),
+        ("select paddock_recovery_codes_left()::text".to_owned(), "0"),
+        ("select count(*)::text from paddock_pending_second_factor(sha256('guess'))".to_owned(), "0"),
+        ("select count(*)::text from paddock_second_factor_attempt(sha256('guess'), 'x')".to_owned(), "0"),
+        ("select count(*)::text from paddock_complete_second_factor(sha256('guess'), '\\x04', '{}', 'totp', 1, '\\x00', null, 'x', null, null)".to_owned(), "0"),
+        ("select paddock_disable_totp(null, null)".to_owned(), "done"),
+        ("select paddock_enable_totp(1, '{}', null, null)::text".to_owned(), "false"),
+        ("select paddock_replace_recovery_codes('{}', null, null)::text".to_owned(), "false"),
+    ] {
+        let rows = console.run(&call).await.unwrap_or_else(|e| panic!("{call}: {e}"));
+        let value: Option<String> = rows[0].get(0);
+        assert_eq!(value.unwrap_or_default(), expected, "{call}");
+    }
+    let listed: Vec<Uuid> = console
+        .run("select session_id from paddock_sessions()")
+        .await
+        .expect("sessions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let adas: Vec<Uuid> =
+        sqlx::query_scalar("select public_id from paddock_private.sessions where member_id = $1")
+            .bind(w.ada_ids.member)
+            .fetch_all(&app.admin)
+            .await
+            .expect("Ada's sessions");
+    assert!(
+        !listed.is_empty() && listed.iter().all(|s| adas.contains(s)),
+        "only Ada's sessions"
+    );
+    console
+        .run("select paddock_set_policy(true, null, null)")
+        .await
+        .expect("policy");
     console.run("select paddock_sweep()").await.expect("sweep");
     console
         .run("select paddock_end_session()")
         .await
         .expect("end session");
     console.commit().await;
+    let policies: Vec<(String, bool)> =
+        sqlx::query_as("select name, require_two_factor from organizations order by name")
+            .fetch_all(&app.admin)
+            .await
+            .expect("policies");
+    assert_eq!(
+        policies,
+        [("Club".to_owned(), true), ("Elsewhere".to_owned(), false)],
+        "only her own organization's policy"
+    );
     // Ending "the current session" ended Ada's, and nobody else's.
-    assert_eq!(w.bob.get("/credentials").await.status, 200);
+    // (Club now requires a second factor, so Bob's live session is sent to set one up.)
+    assert_eq!(w.bob.get("/credentials").await.location(), "/settings/totp");
+    assert_eq!(w.bob.get("/settings/totp").await.status, 200);
     assert_eq!(w.eve.get("/credentials").await.status, 200);
-    assert_eq!(w.ada.get("/credentials").await.status, 303);
+    assert_eq!(w.ada.get("/credentials").await.location(), "/login");
 }
 
 #[tokio::test]
