@@ -13,6 +13,7 @@ pub mod money;
 pub mod password;
 pub mod portfolio;
 pub mod seal;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

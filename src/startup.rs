@@ -1,6 +1,6 @@
 //! Start-up: database, migrations, posture check, router, bind, graceful shutdown.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
@@ -13,6 +13,7 @@ use crate::{
     config::{RunEnv, Settings},
     db::{self, Database},
     seal::Keyring,
+    server,
     state::{AppState, WebSettings},
     web,
 };
@@ -89,11 +90,12 @@ async fn serve_on(
         .await
         .with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!("Paddock is serving on http://{}", listener.local_addr()?);
-    axum::serve(
+    server::serve(
         listener,
-        web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        web::router(state),
+        server::Limits::default(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await?;
     sweeper.abort();
     pool.close().await;

@@ -25,6 +25,7 @@ use paddock::{
         embedded::{self, Cluster, Durability},
     },
     seal::{KeyId, Keyring},
+    server::{self, Limits},
     state::{AppState, WebSettings},
     web,
 };
@@ -140,6 +141,8 @@ pub struct Options {
     pub signup: SignupMode,
     pub sim_latency: Duration,
     pub request_timeout: Duration,
+    /// Slow-client limits of the serving function.
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -149,6 +152,7 @@ impl Default for Options {
             signup: SignupMode::Open,
             sim_latency: Duration::ZERO,
             request_timeout: Duration::from_secs(2),
+            limits: Limits::default(),
         }
     }
 }
@@ -217,13 +221,11 @@ impl TestApp {
             .await
             .expect("binding");
         let addr = listener.local_addr().expect("addr");
+        let limits = options.limits;
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("serving");
+            server::serve(listener, web::router(state), limits, std::future::pending())
+                .await
+                .expect("serving");
         });
         Self {
             addr,

@@ -8,3 +8,4 @@ mod helpers;
 mod isolation;
 mod portfolio;
 mod resilience;
+mod slow_clients;
