@@ -2,6 +2,7 @@
 //! sealed and PostgreSQL row-level security keeps members apart.
 
 pub mod alpaca;
+pub mod backup;
 pub mod chart;
 pub mod cli;
 pub mod config;
@@ -17,5 +18,6 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod upgrade;
 pub mod vault;
 pub mod web;

@@ -1,12 +1,15 @@
 //! Database access. Functions take a `&mut PgConnection` so that they run on the
 //! request's tenant-scoped transaction; nothing here knows about HTTP.
 
+pub mod binaries;
 pub mod credentials;
 pub mod embedded;
 pub mod events;
 pub mod invites;
 pub mod members;
+pub mod pg_upgrade;
 pub mod posture;
+pub mod supervisor;
 pub mod throttle;
 
 use std::{str::FromStr, time::Duration};
@@ -23,6 +26,7 @@ use crate::{
     domain::{MemberId, OrganizationId},
 };
 use embedded::{Cluster, Durability};
+use supervisor::Supervised;
 
 /// The role that owns the schema (migrations, maintenance, SECURITY DEFINER functions).
 pub const OWNER_ROLE: &str = "paddock_owner";
@@ -40,10 +44,11 @@ pub struct Urls {
     pub admin: SecretString,
 }
 
-/// The database in use: its URLs and, for the embedded one, the running cluster.
+/// The database in use: its URLs and, for the embedded one, the running
+/// (supervised) cluster.
 pub struct Database {
     pub urls: Urls,
-    pub cluster: Option<Cluster>,
+    pub cluster: Option<Supervised>,
 }
 
 impl Database {
@@ -69,7 +74,7 @@ impl Database {
                 superuser.close().await;
                 Ok(Self {
                     urls: embedded_urls(&cluster, DATABASE),
-                    cluster: Some(cluster),
+                    cluster: Some(Supervised::new(cluster)?),
                 })
             }
         }

@@ -1,11 +1,14 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod credentials;
+mod embedded;
 mod helpers;
 mod isolation;
 mod portfolio;
+mod process;
 mod resilience;
 mod slow_clients;
