@@ -90,13 +90,11 @@ fn major_of(bin: &Path) -> Option<u32> {
 
 /// `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.
 pub fn parse_major(version: &str) -> Option<u32> {
-    version
+    let word = version
         .split_whitespace()
-        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let digits: String = word.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The major version a cluster's data directory was created by, if initialized.
