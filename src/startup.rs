@@ -1,6 +1,6 @@
 //! Start-up: database, migrations, posture check, router, bind, graceful shutdown.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
@@ -12,6 +12,7 @@ use crate::{
     alpaca::sim::{self, SimOptions, Simulator},
     config::{RunEnv, Settings},
     db::{self, Database},
+    retention::{self, Retention},
     seal::Keyring,
     server,
     state::{AppState, WebSettings},
@@ -66,9 +67,10 @@ async fn serve_on(
     keyring: Keyring,
 ) -> anyhow::Result<()> {
     let admin = db::admin_pool(&database.urls.admin).await?;
-    let checked = crate::maintenance::check_keys_present(&admin, &keyring).await;
-    admin.close().await;
-    checked?;
+    if let Err(e) = crate::maintenance::check_keys_present(&admin, &keyring).await {
+        admin.close().await;
+        return Err(e);
+    }
     let pool = db::app_pool(&database.urls.app).await?;
     check_posture(&pool).await?;
     tokio::task::spawn_blocking(crate::password::warm_up).await?;
@@ -85,22 +87,60 @@ async fn serve_on(
             alpaca_deadline: settings.alpaca.request_timeout.min(Duration::from_secs(8)),
         }),
     };
+    let metrics = match settings.metrics_bind {
+        Some(addr) => Some(serve_metrics(addr, pool.clone()).await?),
+        None => None,
+    };
     let sweeper = tokio::spawn(sweep(pool.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let retention = tokio::spawn(retention::run(
+        admin.clone(),
+        Retention::days(settings.use_events_retention_days),
+        stopped,
+    ));
     let listener = TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!("Paddock is serving on http://{}", listener.local_addr()?);
-    server::serve(
+    let served = server::serve(
         listener,
         web::router(state),
         server::Limits::default(),
         shutdown_signal(),
     )
-    .await?;
+    .await;
+    let _ = stop.send(true);
+    let _ = retention.await;
     sweeper.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    admin.close().await;
     pool.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Turns metrics on and serves `/metrics` on `addr`, apart from the app.
+async fn serve_metrics(
+    addr: SocketAddr,
+    pool: sqlx::PgPool,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    crate::metrics::install();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding PADDOCK_METRICS_BIND {addr}"))?;
+    tracing::info!(
+        "metrics are served on http://{}/metrics",
+        listener.local_addr()?
+    );
+    Ok(tokio::spawn(server::serve(
+        listener,
+        crate::metrics::router(pool),
+        server::Limits::default(),
+        std::future::pending(),
+    )))
 }
 
 /// The keyring from `PADDOCK_SEAL_KEYS`; in development without it, a key generated

@@ -119,6 +119,7 @@ pub async fn login(
     };
     if let Some(wait) = locked {
         tx.commit().await?;
+        crate::metrics::sign_in("locked");
         let mut response = page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins. Wait a few minutes, then try again.",
@@ -158,6 +159,7 @@ pub async fn login(
             db::throttle::clear(&mut tx, Scope::Account, &account_subject).await?;
             db::events::record(&mut tx, EventKind::SignIn, "", &origin).await?;
             tx.commit().await?;
+            crate::metrics::sign_in("success");
             Ok(Redirect::to("/portfolio").into_response())
         }
         None => {
@@ -187,6 +189,7 @@ pub async fn login(
                 .await?;
             }
             tx.commit().await?;
+            crate::metrics::sign_in("failure");
             Ok(page(
                 StatusCode::UNAUTHORIZED,
                 BAD_CREDENTIALS,

@@ -1,5 +1,6 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
+mod activity;
 mod auth;
 mod backup;
 mod browser;
@@ -8,6 +9,7 @@ mod credentials;
 mod embedded;
 mod helpers;
 mod isolation;
+mod ops;
 mod portfolio;
 mod process;
 mod resilience;

@@ -64,7 +64,7 @@ pub struct Serve {
 }
 
 /// The first `http://host:port` in `line`.
-fn address_in(line: &str) -> Option<String> {
+pub fn address_in(line: &str) -> Option<String> {
     let at = line.find("http://")?;
     let rest = &line[at..];
     let end = rest
