@@ -55,7 +55,8 @@ pub async fn serve(mut settings: Settings, alpaca_sim: bool) -> anyhow::Result<(
     } else {
         None
     };
-    let database = prepare_database(&settings).await?;
+    let mut database = prepare_database(&settings).await?;
+    database.supervise()?;
     let result = serve_on(&settings, &database, keyring).await;
     database.shutdown();
     result

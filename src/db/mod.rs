@@ -74,9 +74,18 @@ impl Database {
                 superuser.close().await;
                 Ok(Self {
                     urls: embedded_urls(&cluster, DATABASE),
-                    cluster: Some(Supervised::new(cluster)?),
+                    cluster: Some(Supervised::new(cluster)),
                 })
             }
+        }
+    }
+
+    /// Keeps the embedded cluster running from now on (for `serve`; one-shot
+    /// commands that share a server's cluster must not restart it themselves).
+    pub fn supervise(&mut self) -> std::io::Result<()> {
+        match self.cluster.as_mut() {
+            Some(cluster) => cluster.watch(),
+            None => Ok(()),
         }
     }
 

@@ -24,31 +24,39 @@ struct State {
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
 
-/// A cluster with a watchdog thread. Stopping it (or dropping it) stops the
-/// watchdog first, then the server.
+/// A cluster and, once [`Supervised::watch`] is called, a watchdog thread.
+/// Stopping it (or dropping it) stops the watchdog first, then the server.
 pub struct Supervised {
     shared: Shared,
     watchdog: Option<JoinHandle<()>>,
 }
 
 impl Supervised {
-    /// Starts watching `cluster`.
-    pub fn new(cluster: Cluster) -> std::io::Result<Self> {
-        let shared: Shared = Arc::new((
-            Mutex::new(State {
-                cluster,
-                stopping: false,
-            }),
-            Condvar::new(),
-        ));
-        let watched = shared.clone();
-        let watchdog = std::thread::Builder::new()
-            .name("pg-supervisor".into())
-            .spawn(move || watch(&watched))?;
-        Ok(Self {
-            shared,
-            watchdog: Some(watchdog),
-        })
+    /// Holds `cluster`, not yet watched (one-shot commands need no watchdog).
+    pub fn new(cluster: Cluster) -> Self {
+        Self {
+            shared: Arc::new((
+                Mutex::new(State {
+                    cluster,
+                    stopping: false,
+                }),
+                Condvar::new(),
+            )),
+            watchdog: None,
+        }
+    }
+
+    /// Starts the watchdog (once): from now on a dead server is started again.
+    pub fn watch(&mut self) -> std::io::Result<()> {
+        if self.watchdog.is_none() {
+            let watched = self.shared.clone();
+            self.watchdog = Some(
+                std::thread::Builder::new()
+                    .name("pg-supervisor".into())
+                    .spawn(move || watch(&watched))?,
+            );
+        }
+        Ok(())
     }
 
     /// Runs `f` on the cluster (e.g. to read its URLs).
