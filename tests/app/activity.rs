@@ -82,28 +82,12 @@ async fn seeded() -> (TestApp, Visitor) {
             "sign_in"
         }
     };
-    for i in 1..=45 {
-        seed(
-            &app,
-            "ada@example.com",
-            kind(i),
-            &format!("seeded {i:03}"),
-            i,
-        )
-        .await;
-    }
-    for j in 0..10 {
-        seed(&app, "ada@example.com", kind(j), &format!("tie {j}"), 46).await;
-    }
-    for i in 47..=120 {
-        seed(
-            &app,
-            "ada@example.com",
-            kind(i),
-            &format!("seeded {i:03}"),
-            i,
-        )
-        .await;
+    let events = (1..=45)
+        .map(|i| (i, format!("seeded {i:03}"), i))
+        .chain((0..10).map(|j| (j, format!("tie {j}"), 46)))
+        .chain((47..=120).map(|i| (i, format!("seeded {i:03}"), i)));
+    for (n, detail, minutes_ago) in events {
+        seed(&app, "ada@example.com", kind(n), &detail, minutes_ago).await;
     }
     seed(&app, "bob@example.com", "sign_in", "bob's own", 1).await;
     (app, ada)

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use crate::{
     credentials::{KEY, SECRET, enroll},
     helpers::{Options, PASSWORD, TestApp, Visitor, url},
-    process::{Serve, TempDir, paddock, run},
+    process::{Serve, TempDir, ada_is_back, paddock, run, serving_ada},
 };
 
 /// `paddock` aimed at `database` on the test cluster, with `keys` as the keyring.
@@ -160,13 +160,7 @@ async fn a_restored_backup_keeps_members_credentials_and_events_and_drops_sessio
 #[tokio::test]
 async fn an_embedded_backup_taken_while_serving_restores_into_a_new_data_dir_only() {
     let first = TempDir::new("backup-embedded-1");
-    let server = Serve::start(paddock(first.path()));
-    let ada = Visitor::new(&server.base);
-    assert_eq!(
-        ada.sign_up("ada@example.com", "Club", "").await.status,
-        StatusCode::SEE_OTHER
-    );
-    enroll(&ada, "Main", KEY, SECRET, "paper").await;
+    let (server, ada) = serving_ada(&first).await;
     let file = first.path().join("while-serving.dump");
     let mut backup = paddock(first.path());
     backup.arg("backup").arg(&file);
@@ -214,14 +208,7 @@ async fn an_embedded_backup_taken_while_serving_restores_into_a_new_data_dir_onl
     assert!(line.contains(" 1 ") && line.contains("seals"), "{line}");
 
     let server = Serve::start(paddock(second.path()));
-    let back = Visitor::new(&server.base);
-    assert_eq!(
-        back.sign_in("ada@example.com", PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
-    let portfolio = back.get("/portfolio").await;
-    assert!(portfolio.alert().is_empty(), "{}", portfolio.alert());
-    assert!(portfolio.body.contains("Positions"));
+    ada_is_back(&server).await;
     let (ok, log) = server.stop();
     assert!(ok, "{log}");
 }

@@ -12,9 +12,8 @@ use std::{
 use reqwest::StatusCode;
 
 use crate::{
-    credentials::{KEY, SECRET, enroll},
     helpers::{PASSWORD, Visitor},
-    process::{Serve, TempDir, paddock, run},
+    process::{Serve, TempDir, ada_is_back, paddock, run, serving_ada},
 };
 
 /// A data dir whose cluster claims to be of PostgreSQL `major`.
@@ -104,11 +103,8 @@ fn postmaster_pid(dir: &TempDir) -> Option<u32> {
 #[tokio::test]
 async fn after_kill_9_of_the_postmaster_serving_resumes_by_itself_and_nothing_committed_is_lost() {
     let dir = TempDir::new("supervised");
-    let server = Serve::start(paddock(dir.path()));
-    let ada = Arc::new(Visitor::new(&server.base));
-    let page = ada.sign_up("ada@example.com", "Club", "").await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    enroll(&ada, "Main", KEY, SECRET, "paper").await;
+    let (server, ada) = serving_ada(&dir).await;
+    let ada = Arc::new(ada);
     let invite = ada.create_invite().await;
     assert_eq!(ada.get("/portfolio").await.status, StatusCode::OK);
 
@@ -208,13 +204,7 @@ async fn after_kill_9_of_the_postmaster_serving_resumes_by_itself_and_nothing_co
 #[tokio::test]
 async fn the_upgrade_takes_a_backup_moves_the_data_and_keeps_the_old_cluster() {
     let dir = TempDir::new("upgrade");
-    let server = Serve::start(paddock(dir.path()));
-    let ada = Visitor::new(&server.base);
-    assert_eq!(
-        ada.sign_up("ada@example.com", "Club", "").await.status,
-        StatusCode::SEE_OTHER
-    );
-    enroll(&ada, "Main", KEY, SECRET, "paper").await;
+    let (server, _ada) = serving_ada(&dir).await;
     let (ok, log) = server.stop();
     assert!(ok, "{log}");
 
@@ -247,13 +237,7 @@ async fn the_upgrade_takes_a_backup_moves_the_data_and_keeps_the_old_cluster() {
     assert!(format!("{again:#}").contains("already exists"), "{again:#}");
 
     let server = Serve::start(paddock(dir.path()));
-    let back = Visitor::new(&server.base);
-    assert_eq!(
-        back.sign_in("ada@example.com", PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
-    let portfolio = back.get("/portfolio").await;
-    assert!(portfolio.alert().is_empty(), "{}", portfolio.alert());
+    let back = ada_is_back(&server).await;
     assert!(back.get("/credentials").await.body.contains("Main"));
     let (ok, log) = server.stop();
     assert!(ok, "{log}");

@@ -9,6 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::{
+    credentials::{KEY, SECRET, enroll},
+    helpers::{PASSWORD, Visitor},
+};
+
 /// A private directory under the system temp dir (which the unprivileged
 /// `postgres` user can traverse), removed when dropped.
 pub struct TempDir(pub PathBuf);
@@ -53,6 +58,30 @@ pub fn run(mut cmd: Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `paddock serve` on the embedded database in `dir`, where Ada has signed up
+/// (creating "Club") and enrolled a paper credential labelled "Main".
+pub async fn serving_ada(dir: &TempDir) -> (Serve, Visitor) {
+    let server = Serve::start(paddock(dir.path()));
+    let ada = Visitor::new(&server.base);
+    let page = ada.sign_up("ada@example.com", "Club", "").await;
+    assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER, "{}", page.body);
+    enroll(&ada, "Main", KEY, SECRET, "paper").await;
+    (server, ada)
+}
+
+/// Ada (of [`serving_ada`]) signs in on `server`, and her portfolio loads with no
+/// alert: her account, password hash and sealed credential all survived.
+pub async fn ada_is_back(server: &Serve) -> Visitor {
+    let ada = Visitor::new(&server.base);
+    let page = ada.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER, "{}", page.body);
+    let portfolio = ada.get("/portfolio").await;
+    assert_eq!(portfolio.status, reqwest::StatusCode::OK);
+    assert!(portfolio.alert().is_empty(), "{}", portfolio.alert());
+    assert!(portfolio.body.contains("<caption>Positions</caption>"));
+    ada
 }
 
 /// A running `paddock serve`.
