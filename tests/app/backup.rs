@@ -80,6 +80,13 @@ async fn a_restored_backup_keeps_members_credentials_and_events_and_drops_sessio
     assert_eq!(mode & 0o777, 0o600, "the backup is private");
 
     let target = empty_database("external").await;
+    let garbage = dir.path().join("not-a-backup.dump");
+    std::fs::write(&garbage, "this is not a dump").expect("garbage");
+    let mut failed = against(&target, entry.expose_secret(), &dir);
+    failed.arg("restore").arg(&garbage);
+    let (ok, _, stderr) = run(failed);
+    assert!(!ok);
+    assert!(stderr.contains("pg_restore failed"), "{stderr}");
     let mut restore = against(&target, entry.expose_secret(), &dir);
     restore.arg("restore").arg(&file);
     let (ok, stdout, stderr) = run(restore);
