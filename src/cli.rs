@@ -1,13 +1,15 @@
-//! Subcommands: serve, migrate, keys, alpaca-sim, db url.
+//! Subcommands: serve, migrate, keys, alpaca-sim, backup, restore, db url|upgrade.
 
 use clap::{Parser, Subcommand};
 
 use crate::{
     alpaca::sim::{self, SimOptions, Simulator},
-    config::Settings,
-    db, maintenance,
+    backup,
+    config::{DatabaseSettings, Settings},
+    db::{self, pg_upgrade},
+    maintenance,
     seal::Keyring,
-    startup,
+    startup, upgrade,
 };
 
 /// Paddock: share one Alpaca trading front end without sharing keys.
@@ -43,6 +45,17 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
     },
+    /// Write a backup of the database in use to FILE (PostgreSQL custom format;
+    /// sealed values only, never keys).
+    Backup {
+        /// Where to write the backup.
+        file: std::path::PathBuf,
+    },
+    /// Restore a backup into an empty data dir or an empty database.
+    Restore {
+        /// The backup to restore.
+        file: std::path::PathBuf,
+    },
     /// Database helpers.
     Db {
         #[command(subcommand)]
@@ -77,6 +90,8 @@ pub enum DbCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Upgrade the embedded cluster to the newest installed PostgreSQL (pg_upgrade, after a backup).
+    Upgrade,
 }
 
 /// Runs the chosen command.
@@ -105,6 +120,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { file } => {
+            let report = backup::backup(&settings, &file).await?;
+            println!(
+                "backup written to {} ({} bytes, PostgreSQL {}, {:.1} s); it holds sealed values only: keep PADDOCK_SEAL_KEYS safe separately",
+                report.file.display(),
+                report.bytes,
+                report.major,
+                report.took.as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let report = backup::restore(&settings, &file).await?;
+            println!(
+                "restored {} ({:.1} s); sessions were not restored, so everyone signs in again. `paddock keys status` names the key ids the credentials need",
+                report.file.display(),
+                report.took.as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Upgrade,
+        } => db_upgrade(&settings).await,
         Command::Db {
             command: DbCommand::Url { admin },
         } => {
@@ -133,6 +171,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `paddock db upgrade`.
+async fn db_upgrade(settings: &Settings) -> anyhow::Result<()> {
+    if !matches!(settings.database, DatabaseSettings::Embedded) {
+        anyhow::bail!(
+            "`paddock db upgrade` upgrades the embedded database; for an external PostgreSQL use its own upgrade (pg_upgrade, or your provider's), or move with `paddock backup` and `paddock restore`"
+        );
+    }
+    match pg_upgrade::plan(&settings.data_dir)? {
+        pg_upgrade::Plan::AlreadyNewest { major } => println!(
+            "the embedded database already runs PostgreSQL {major}, the newest installed: nothing to upgrade"
+        ),
+        pg_upgrade::Plan::Upgrade { old, new } => {
+            let done = upgrade::run(settings, old, new).await?;
+            println!(
+                "upgraded the embedded database from PostgreSQL {} to {}. The old cluster is kept in {} and the backup taken before in {}: delete them once Paddock runs well",
+                done.from,
+                done.to,
+                done.old_cluster.display(),
+                done.backup.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {

@@ -22,6 +22,32 @@ pub enum SignupMode {
     InviteOnly,
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (level, message, fields, span).
+    Json,
+}
+
+impl LogFormat {
+    /// `PADDOCK_LOG_FORMAT` from the process environment (read before logging starts).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match var("PADDOCK_LOG_FORMAT").as_deref() {
+            None | Some("text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(_) => Err(ConfigError(
+                "PADDOCK_LOG_FORMAT must be `text` or `json`".into(),
+            )),
+        }
+    }
+}
+
 /// Where the database lives.
 #[derive(Clone, Debug)]
 pub enum DatabaseSettings {
@@ -46,6 +72,11 @@ pub struct Settings {
     pub signup: SignupMode,
     /// The public origin (`PADDOCK_PUBLIC_URL`), e.g. `https://paddock.example.org`.
     pub public_url: Option<PublicUrl>,
+    /// Where `/metrics` is served; `None` (the default): nowhere.
+    pub metrics_bind: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    /// `credential_used` events older than this many days are pruned.
+    pub use_events_retention_days: u32,
 }
 
 /// The origin Paddock is reached at: scheme, host and port, nothing else.
@@ -187,7 +218,28 @@ impl Settings {
             connect_timeout: seconds("ALPACA_CONNECT_TIMEOUT", defaults.connect_timeout)?,
             request_timeout: seconds("ALPACA_REQUEST_TIMEOUT", defaults.request_timeout)?,
         };
+        let metrics_bind = match var("PADDOCK_METRICS_BIND").as_deref() {
+            None | Some("off") => None,
+            Some(addr) => Some(addr.parse().map_err(|_| {
+                ConfigError(
+                    "PADDOCK_METRICS_BIND must look like 127.0.0.1:9090 (or be unset, or `off`)"
+                        .into(),
+                )
+            })?),
+        };
+        let use_events_retention_days = match var("PADDOCK_USE_EVENTS_RETENTION_DAYS") {
+            None => 400,
+            Some(v) => v.parse().ok().filter(|d| (1..=36_500).contains(d)).ok_or_else(|| {
+                ConfigError(
+                    "PADDOCK_USE_EVENTS_RETENTION_DAYS must be a whole number of days from 1 to 36500"
+                        .into(),
+                )
+            })?,
+        };
         Ok(Self {
+            log_format: LogFormat::from_lookup(&var)?,
+            metrics_bind,
+            use_events_retention_days,
             bind,
             database,
             data_dir: var("PADDOCK_DATA_DIR")
@@ -239,6 +291,40 @@ mod tests {
         assert_eq!(s.signup, SignupMode::Open);
         assert_eq!(s.alpaca.paper_url, "https://paper-api.alpaca.markets");
         assert!(!s.secure_cookies());
+        assert_eq!(s.metrics_bind, None);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.use_events_retention_days, 400);
+    }
+
+    #[test]
+    fn metrics_are_served_only_where_asked() {
+        let s = settings(&[("PADDOCK_METRICS_BIND", "127.0.0.1:9090")]).expect("parses");
+        assert_eq!(
+            s.metrics_bind,
+            Some("127.0.0.1:9090".parse().expect("addr"))
+        );
+        let s = settings(&[("PADDOCK_METRICS_BIND", "off")]).expect("parses");
+        assert_eq!(s.metrics_bind, None);
+        let err = settings(&[("PADDOCK_METRICS_BIND", ":9090")]).expect_err("no host");
+        assert!(err.to_string().contains("PADDOCK_METRICS_BIND"));
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        let s = settings(&[("PADDOCK_LOG_FORMAT", "json")]).expect("parses");
+        assert_eq!(s.log_format, LogFormat::Json);
+        let err = settings(&[("PADDOCK_LOG_FORMAT", "yaml")]).expect_err("unknown");
+        assert!(err.to_string().contains("`text` or `json`"));
+    }
+
+    #[test]
+    fn retention_is_a_positive_number_of_days() {
+        let s = settings(&[("PADDOCK_USE_EVENTS_RETENTION_DAYS", "30")]).expect("parses");
+        assert_eq!(s.use_events_retention_days, 30);
+        for bad in ["0", "-1", "1.5", "forever", "36501"] {
+            let err = settings(&[("PADDOCK_USE_EVENTS_RETENTION_DAYS", bad)]).expect_err(bad);
+            assert!(err.to_string().contains("RETENTION_DAYS"), "{bad}");
+        }
     }
 
     #[test]

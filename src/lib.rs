@@ -3,6 +3,7 @@
 
 pub mod alpaca;
 pub mod attest;
+pub mod backup;
 pub mod chart;
 pub mod cli;
 pub mod config;
@@ -10,14 +11,18 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod maintenance;
+pub mod metrics;
 pub mod money;
 pub mod password;
 pub mod portfolio;
+pub mod retention;
 pub mod seal;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod token;
 pub mod totp;
+pub mod upgrade;
 pub mod vault;
 pub mod web;

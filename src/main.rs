@@ -4,7 +4,13 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
-    paddock::telemetry::init();
+    match paddock::config::LogFormat::from_env() {
+        Ok(format) => paddock::telemetry::init(format),
+        Err(e) => {
+            eprintln!("paddock: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let cli = paddock::cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -452,10 +452,12 @@ impl Keyring {
 
 impl Sealer for Keyring {
     fn seal(&self, plaintext: &SecretString, at: &Binding) -> Result<Sealed, SealError> {
+        crate::metrics::seal_operation("seal");
         self.seal_bytes(plaintext.expose_secret().as_bytes(), at)
     }
 
     fn open(&self, sealed: &Sealed, at: &Binding) -> Result<SecretString, SealError> {
+        crate::metrics::seal_operation("unseal");
         let mut out = self.open_bytes(sealed, at)?;
         // Take the buffer out of its zeroizing wrapper without copying; on
         // every path it is either moved into a `SecretString` (length ==

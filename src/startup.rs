@@ -11,7 +11,9 @@ use crate::{
     alpaca::sim::{self, SimOptions, Simulator},
     config::{RunEnv, Settings},
     db::{self, Database},
+    retention::{self, Retention},
     seal::Keyring,
+    server,
     state::{AppState, WebSettings},
     web,
 };
@@ -52,7 +54,8 @@ pub async fn serve(mut settings: Settings, alpaca_sim: bool) -> anyhow::Result<(
     } else {
         None
     };
-    let database = prepare_database(&settings).await?;
+    let mut database = prepare_database(&settings).await?;
+    database.supervise()?;
     let result = serve_on(&settings, &database, keyring).await;
     database.shutdown();
     result
@@ -66,8 +69,15 @@ async fn serve_on(
     let admin = db::admin_pool(&database.urls.admin).await?;
     let checked = crate::maintenance::check_keys_present(&admin, &keyring).await;
     let attestor = crate::attest::Attestor::load(&admin).await;
-    admin.close().await;
-    checked?;
+    if let Err(e) = checked.and_then(|()| {
+        attestor
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+    }) {
+        admin.close().await;
+        return Err(e);
+    }
     let attestor = attestor?;
     let pool = db::app_pool(&database.urls.app).await?;
     check_posture(&pool).await?;
@@ -89,21 +99,60 @@ async fn serve_on(
             passkeys_rp_id: settings.passkeys_rp_id(),
         }),
     };
+    let metrics = match settings.metrics_bind {
+        Some(addr) => Some(serve_metrics(addr, pool.clone()).await?),
+        None => None,
+    };
     let sweeper = tokio::spawn(sweep(pool.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let retention = tokio::spawn(retention::run(
+        admin.clone(),
+        Retention::days(settings.use_events_retention_days),
+        stopped,
+    ));
     let listener = TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!("Paddock is serving on http://{}", listener.local_addr()?);
-    axum::serve(
+    let served = server::serve(
         listener,
-        web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        web::router(state),
+        server::Limits::default(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
+    let _ = stop.send(true);
+    let _ = retention.await;
     sweeper.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    admin.close().await;
     pool.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Turns metrics on and serves `/metrics` on `addr`, apart from the app.
+async fn serve_metrics(
+    addr: SocketAddr,
+    pool: sqlx::PgPool,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    crate::metrics::install();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding PADDOCK_METRICS_BIND {addr}"))?;
+    tracing::info!(
+        "metrics are served on http://{}/metrics",
+        listener.local_addr()?
+    );
+    Ok(tokio::spawn(server::serve(
+        listener,
+        crate::metrics::router(pool),
+        server::Limits::default(),
+        std::future::pending(),
+    )))
 }
 
 /// The keyring from `PADDOCK_SEAL_KEYS`; in development without it, a key generated

@@ -326,6 +326,7 @@ impl Client {
         }
         .await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        crate::metrics::alpaca_request(&method, path, &result, started.elapsed());
 
         let (status, bytes) = match result {
             Ok(ok) => ok,

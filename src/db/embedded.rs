@@ -7,13 +7,19 @@
 
 use std::{
     fs,
-    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
+
+use super::binaries::{self, Installation};
+
+mod os;
+use os::check_traversable;
+pub use os::{initdb, live_postmaster, tool_command, unprivileged_user};
 
 /// The superuser created by `initdb`; used only to provision roles and databases.
 pub const SUPERUSER: &str = "postgres";
@@ -30,18 +36,20 @@ pub enum Durability {
 /// A running (or attached) cluster.
 #[derive(Debug)]
 pub struct Cluster {
+    data_dir: PathBuf,
     pgdata: PathBuf,
-    bin: PathBuf,
+    installation: Installation,
+    durability: Durability,
     run_as: Option<(u32, u32)>,
     child: Option<Child>,
 }
 
 impl Cluster {
-    /// Starts the cluster in `<data_dir>/pg`, running `initdb` first if needed. If a
-    /// server from an earlier run is still alive on that directory it is reused and
-    /// left running on [`Cluster::stop`].
+    /// Starts the cluster in `<data_dir>/pg`, running `initdb` first if needed, with
+    /// the binaries of the cluster's own major version. If a server from an earlier
+    /// run is still alive on that directory it is reused and left running on
+    /// [`Cluster::stop`].
     pub fn start(data_dir: &Path, durability: Durability) -> anyhow::Result<Self> {
-        let bin = find_binaries()?;
         fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
         // Others may pass through (the `postgres` user must reach `pg/`), not list.
@@ -54,21 +62,60 @@ impl Cluster {
             check_traversable(&data_dir)?;
         }
         let pgdata = data_dir.join("pg");
+        let major = binaries::cluster_major(&pgdata)?;
+        let installation = binaries::choose(major, &binaries::installed())?;
         let mut cluster = Self {
+            data_dir,
             pgdata,
-            bin,
+            installation,
+            durability,
             run_as,
             child: None,
         };
-        if !cluster.pgdata.join("PG_VERSION").exists() {
+        if major.is_none() {
             cluster.initdb()?;
         }
         if cluster.running_pid().is_some() {
             tracing::info!(pgdata = %cluster.pgdata.display(), "reusing the running embedded PostgreSQL");
             return Ok(cluster);
         }
-        cluster.launch(&data_dir, durability)?;
+        cluster.launch()?;
         Ok(cluster)
+    }
+
+    /// The PostgreSQL installation this cluster runs with (its own major version).
+    pub fn installation(&self) -> &Installation {
+        &self.installation
+    }
+
+    /// The cluster's data directory (`<data_dir>/pg`).
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// Whether the server is alive: the child this process started has not exited
+    /// (reaping it if it has), or a server from an earlier run still holds the lock.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => match child.try_wait() {
+                Ok(None) => true,
+                Ok(Some(status)) => {
+                    tracing::error!(%status, "the embedded PostgreSQL exited");
+                    self.child = None;
+                    false
+                }
+                Err(_) => false,
+            },
+            None => self.running_pid().is_some(),
+        }
+    }
+
+    /// Starts the server again after it died (crash recovery replays the WAL).
+    pub fn relaunch(&mut self) -> anyhow::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.launch()
     }
 
     /// The directory holding the server's unix socket.
@@ -110,68 +157,31 @@ impl Cluster {
         self.child.as_ref().map(Child::id)
     }
 
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.bin.join(program));
-        cmd.env("LC_ALL", "C.UTF-8").env_remove("PGDATA");
-        if let Some((uid, gid)) = self.run_as {
-            use std::os::unix::process::CommandExt;
-            cmd.uid(uid).gid(gid).current_dir("/");
-        }
-        cmd
+    /// A command running `program` from this cluster's installation, as the
+    /// unprivileged user when we are root.
+    pub fn command(&self, program: &str) -> Command {
+        tool_command(&self.installation, program, self.run_as)
     }
 
     fn initdb(&self) -> anyhow::Result<()> {
-        fs::create_dir_all(&self.pgdata)?;
-        fs::set_permissions(&self.pgdata, fs::Permissions::from_mode(0o700))?;
-        if let Some((uid, gid)) = self.run_as {
-            std::os::unix::fs::chown(&self.pgdata, Some(uid), Some(gid))?;
-        }
-        let out = self
-            .command("initdb")
-            .arg("-D")
-            .arg(&self.pgdata)
-            .args([
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "--no-instructions",
-            ])
-            .output()
-            .context("running initdb")?;
-        if !out.status.success() {
-            bail!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        initdb(&self.installation, &self.pgdata, self.run_as)?;
         tracing::info!(pgdata = %self.pgdata.display(), "initialized the embedded PostgreSQL cluster");
         Ok(())
     }
 
     /// The pid of a live postmaster on this directory; removes a stale lock file.
     fn running_pid(&self) -> Option<u32> {
+        let pid = live_postmaster(&self.pgdata);
         let lock = self.pgdata.join("postmaster.pid");
-        let pid: u32 = fs::read_to_string(&lock)
-            .ok()?
-            .lines()
-            .next()?
-            .trim()
-            .parse()
-            .ok()?;
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains("postgres") {
-            Some(pid)
-        } else {
+        if pid.is_none() && lock.exists() {
             tracing::warn!("removing a stale postmaster.pid left by a killed run");
             let _ = fs::remove_file(lock);
-            None
         }
+        pid
     }
 
-    fn launch(&mut self, data_dir: &Path, durability: Durability) -> anyhow::Result<()> {
-        let log_path = data_dir.join("postgres.log");
+    fn launch(&mut self) -> anyhow::Result<()> {
+        let log_path = self.data_dir.join("postgres.log");
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -188,7 +198,7 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        if durability == Durability::Throwaway {
+        if self.durability == Durability::Throwaway {
             cmd.args([
                 "-c",
                 "fsync=off",
@@ -213,8 +223,12 @@ impl Cluster {
                     log_path.display()
                 );
             }
+            // A killed server's lock file still says `ready`: only ours counts.
             let lock = fs::read_to_string(self.pgdata.join("postmaster.pid")).unwrap_or_default();
-            if lock.lines().nth(7).map(str::trim) == Some("ready") {
+            let mut lines = lock.lines().map(str::trim);
+            if lines.next() == Some(child.id().to_string().as_str())
+                && lines.nth(6) == Some("ready")
+            {
                 break;
             }
             if Instant::now() > deadline {
@@ -249,70 +263,4 @@ pub fn socket_url(socket_dir: &Path, user: &str, database: &str) -> String {
 /// The socket directory of the embedded cluster in `data_dir` (whether or not it runs).
 pub fn socket_dir(data_dir: &Path) -> std::io::Result<PathBuf> {
     Ok(std::path::absolute(data_dir)?.join("pg"))
-}
-
-/// Finds `initdb` and `postgres`: on PATH, else the newest `/usr/lib/postgresql/*/bin`.
-pub fn find_binaries() -> anyhow::Result<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    if let Some(dir) = on_path
-        .into_iter()
-        .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
-    {
-        return Ok(dir);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let version = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, bin)| bin).ok_or_else(|| {
-        anyhow::anyhow!(
-            "PostgreSQL server binaries (initdb, postgres) not found: install the `postgresql` package (sudo apt-get install postgresql), or set DATABASE_URL and DATABASE_ADMIN_URL"
-        )
-    })
-}
-
-/// As root, the uid/gid of the `postgres` OS user; otherwise `None` (run as ourselves).
-fn unprivileged_user() -> anyhow::Result<Option<(u32, u32)>> {
-    let euid = fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX);
-    if euid != 0 {
-        return Ok(None);
-    }
-    let passwd = fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 3 && f[0] == SUPERUSER)
-        .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-        .map(Some)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "running as root, and PostgreSQL refuses to: create a `postgres` OS user (it comes with the `postgresql` package) or run as a normal user"
-            )
-        })
-}
-
-/// The `postgres` user must be able to reach the data dir through every parent.
-fn check_traversable(dir: &Path) -> anyhow::Result<()> {
-    for ancestor in dir.ancestors().skip(1) {
-        let meta = fs::metadata(ancestor)?;
-        if meta.uid() == 0 && meta.mode() & 0o001 == 0 {
-            bail!(
-                "the data dir {} is inside {}, which the unprivileged `postgres` user cannot enter; set PADDOCK_DATA_DIR to a directory outside it",
-                dir.display(),
-                ancestor.display()
-            );
-        }
-    }
-    Ok(())
 }

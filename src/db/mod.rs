@@ -2,6 +2,7 @@
 //! request's tenant-scoped transaction; nothing here knows about HTTP.
 
 pub mod account;
+pub mod binaries;
 pub mod credentials;
 pub mod embedded;
 pub mod events;
@@ -9,7 +10,9 @@ pub mod identity;
 pub mod invites;
 pub mod members;
 pub mod passkeys;
+pub mod pg_upgrade;
 pub mod posture;
+pub mod supervisor;
 
 use std::{str::FromStr, time::Duration};
 
@@ -22,6 +25,7 @@ use sqlx::{
 
 use crate::config::{DatabaseSettings, Settings};
 use embedded::{Cluster, Durability};
+use supervisor::Supervised;
 
 /// The role that owns the schema (migrations, maintenance, SECURITY DEFINER functions).
 pub const OWNER_ROLE: &str = "paddock_owner";
@@ -39,10 +43,11 @@ pub struct Urls {
     pub admin: SecretString,
 }
 
-/// The database in use: its URLs and, for the embedded one, the running cluster.
+/// The database in use: its URLs and, for the embedded one, the running
+/// (supervised) cluster.
 pub struct Database {
     pub urls: Urls,
-    pub cluster: Option<Cluster>,
+    pub cluster: Option<Supervised>,
 }
 
 impl Database {
@@ -68,9 +73,18 @@ impl Database {
                 superuser.close().await;
                 Ok(Self {
                     urls: embedded_urls(&cluster, DATABASE),
-                    cluster: Some(cluster),
+                    cluster: Some(Supervised::new(cluster)),
                 })
             }
+        }
+    }
+
+    /// Keeps the embedded cluster running from now on (for `serve`; one-shot
+    /// commands that share a server's cluster must not restart it themselves).
+    pub fn supervise(&mut self) -> std::io::Result<()> {
+        match self.cluster.as_mut() {
+            Some(cluster) => cluster.watch(),
+            None => Ok(()),
         }
     }
 
@@ -170,6 +184,16 @@ pub async fn ensure_database(
 /// the app role exactly what it needs. Idempotent.
 pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     MIGRATOR.run(admin).await.context("running migrations")?;
+    // Server secrets are never backed up: after a restore, make new ones.
+    sqlx::query(
+        "insert into paddock_private.secrets (name, value)
+         select name, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
+         from unnest(array['identity', 'unknown_email_salt', 'attestation']) as name
+         on conflict (name) do nothing",
+    )
+    .execute(admin)
+    .await
+    .context("creating the server secrets")?;
     let admin_role: String = sqlx::query_scalar("select current_user::text")
         .fetch_one(admin)
         .await?;

@@ -113,6 +113,7 @@ pub async fn login(
     let address = address_subject(&origin);
     let (derived, attempts) = match guess(&state, email.as_str(), &address, form.password).await? {
         Guess::Locked(retry_after) => {
+            crate::metrics::sign_in("locked");
             let page = page.with_alert(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed sign-ins. Wait a few minutes, then try again.",
@@ -133,8 +134,12 @@ pub async fn login(
     )
     .await?;
     let Some(signed_in) = signed_in else {
+        crate::metrics::sign_in("failure");
         return Ok(page.with_alert(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
     };
+    if !signed_in.second_factor {
+        crate::metrics::sign_in("success");
+    }
     session.adopt(token);
     Ok(Redirect::to(if signed_in.second_factor {
         "/login/2fa"

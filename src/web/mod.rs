@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %request.method(), path, request_id = id, member_id = tracing::field::Empty)
             }),
         )
+        .layer(from_fn(crate::metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(SetResponseHeaderLayer::overriding(

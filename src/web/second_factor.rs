@@ -108,6 +108,7 @@ pub async fn verify(
     let attempts = match db::account::second_factor_attempt(&state.pool, &token, &address).await? {
         None => return Ok(Redirect::to("/login").into_response()),
         Some(Attempt::Locked { retry_after }) => {
+            crate::metrics::sign_in("locked");
             page.alert = Some("Too many wrong codes. Wait a few minutes, then try again.".into());
             return Ok(too_many(page.into_response(), retry_after));
         }
@@ -143,6 +144,7 @@ pub async fn verify(
         &origin,
     )
     .await?;
+    crate::metrics::sign_in(if done { "success" } else { "failure" });
     if !done {
         page.alert = Some(
             "That code is not right, or it was used already. Try the newest code from your app."

@@ -1,9 +1,8 @@
 //! The `paddock` binary itself: key lifecycle, start-up refusals, and logs.
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    process::{Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -19,6 +18,7 @@ use crate::{
     credentials::{KEY, SECRET, enroll},
     helpers::{Options, TestApp, Visitor, url},
     portfolio::seed_credential,
+    process::Serve,
 };
 
 fn entry(id: &str) -> SecretString {
@@ -106,63 +106,13 @@ async fn serve_refuses_to_run_as_a_role_that_bypasses_row_level_security() {
     );
 }
 
-/// A running `paddock serve --alpaca-sim` whose log lines are collected.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(mut cmd: Command) -> Self {
-        cmd.args(["serve", "--alpaca-sim"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        let mut child = cmd.spawn().expect("spawning paddock serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("serving on http://") {
-                    let _ = tx.send(line[at + "serving on ".len()..].trim().to_owned());
-                }
-                sink.lock().expect("lock").push(line);
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().expect("lock")));
-        Self { child, base, log }
-    }
-
-    /// Stops the server gracefully and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(200));
-        self.log.lock().expect("lock").join("\n")
-    }
-}
-
 #[tokio::test]
 async fn trace_logs_of_enrollment_portfolio_and_orders_never_contain_the_keys() {
     let database = crate::helpers::fresh_database().await;
     let (_, spec) = keyring(&[&entry("k1")]);
     let mut cmd = paddock(&database, &spec);
     cmd.env("RUST_LOG", "trace");
-    let server = Server::start(cmd);
+    let server = Serve::start(cmd);
 
     let ada = Visitor::new(&server.base);
     let page = ada.sign_up("ada@example.com", "Club", "").await;
@@ -184,7 +134,7 @@ async fn trace_logs_of_enrollment_portfolio_and_orders_never_contain_the_keys() 
         .await;
     assert_eq!(wrong.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 
-    let log = server.stop();
+    let (_, log) = server.stop();
     assert!(
         log.lines().count() > 100,
         "trace logging was on ({} lines)",

@@ -25,6 +25,7 @@ use paddock::{
         embedded::{self, Cluster, Durability},
     },
     seal::{KeyId, Keyring},
+    server::{self, Limits},
     state::{AppState, WebSettings},
     token::Token,
     web,
@@ -143,6 +144,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Connections in the app role's pool.
     pub pool_size: u32,
+    /// Slow-client limits of the serving function.
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -153,6 +156,7 @@ impl Default for Options {
             sim_latency: Duration::ZERO,
             request_timeout: Duration::from_secs(2),
             pool_size: 30,
+            limits: Limits::default(),
         }
     }
 }
@@ -226,13 +230,11 @@ impl TestApp {
             .await
             .expect("binding");
         let addr = listener.local_addr().expect("addr");
+        let limits = options.limits;
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("serving");
+            server::serve(listener, web::router(state), limits, std::future::pending())
+                .await
+                .expect("serving");
         });
         Self {
             addr,

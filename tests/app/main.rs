@@ -1,13 +1,19 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
+mod activity;
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod console;
 mod credentials;
+mod embedded;
 mod helpers;
 mod input;
 mod isolation;
+mod ops;
 mod portfolio;
+mod process;
 mod resilience;
+mod slow_clients;
 mod starvation;
