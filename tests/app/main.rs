@@ -1,5 +1,6 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
+mod account_security;
 mod activity;
 mod auth;
 mod backup;
@@ -11,6 +12,7 @@ mod embedded;
 mod helpers;
 mod input;
 mod isolation;
+mod lifecycle;
 mod ops;
 mod portfolio;
 mod process;
