@@ -1,12 +1,14 @@
 //! Paddock: a self-hosted front end for Alpaca where each member's API keys stay
 //! sealed and PostgreSQL row-level security keeps members apart.
 
+pub mod activity;
 pub mod alpaca;
 pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod eastern;
 pub mod error;
 pub mod maintenance;
 pub mod money;
@@ -16,5 +18,6 @@ pub mod seal;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod trading;
 pub mod vault;
 pub mod web;

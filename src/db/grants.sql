@@ -9,6 +9,7 @@ grant select (id, organization_id, email, role, created_at, updated_at) on membe
 grant select, insert on invites to {app};
 grant select, insert on security_events to {app};
 grant select, insert, update, delete on credentials to {app};
+grant select, insert, delete on action_tokens to {app};
 grant select, insert, delete on sign_in_failures to {app};
 grant usage on all sequences in schema public to {app};
 grant execute on function paddock_current_member(), paddock_current_organization() to {app};

@@ -1,6 +1,7 @@
 //! Database access. Functions take a `&mut PgConnection` so that they run on the
 //! request's tenant-scoped transaction; nothing here knows about HTTP.
 
+pub mod action_tokens;
 pub mod credentials;
 pub mod embedded;
 pub mod events;

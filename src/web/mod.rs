@@ -8,12 +8,16 @@ mod credentials;
 mod csrf;
 mod extract;
 mod forms;
+mod history;
+mod orders;
 mod org;
 mod portfolio;
+mod positions;
 pub mod service;
 pub mod session;
 pub mod session_store;
 pub mod tenant;
+mod trading_views;
 mod views;
 
 use std::time::Duration;
@@ -46,11 +50,25 @@ pub fn router(state: AppState) -> Router {
     let members_only = Router::new()
         .route("/portfolio", get(portfolio::show))
         .route("/accounts/{id}", get(accounts::show))
-        .route("/accounts/{id}/orders", post(accounts::place_order))
+        .route("/accounts/{id}/orders", post(orders::place))
         .route(
             "/accounts/{id}/orders/{order_id}/cancel",
-            post(accounts::cancel_order),
+            post(orders::cancel),
         )
+        .route(
+            "/accounts/{id}/orders/cancel-all",
+            get(orders::cancel_all_form).post(orders::cancel_all),
+        )
+        .route(
+            "/accounts/{id}/positions/{symbol}/close",
+            get(positions::close_form).post(positions::close),
+        )
+        .route(
+            "/accounts/{id}/positions/close-all",
+            get(positions::close_all_form).post(positions::close_all),
+        )
+        .route("/accounts/{id}/history", get(history::index))
+        .route("/accounts/{id}/history.csv", get(history::csv))
         .route(
             "/credentials",
             get(credentials::index).post(credentials::create),

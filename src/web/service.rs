@@ -214,3 +214,71 @@ impl Drop for PerMemberPermit {
         }
     }
 }
+
+/// Whether the live checkbox of a form was ticked, or the form has none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveConfirmation {
+    /// A form with the "I confirm this live order" checkbox, ticked.
+    Ticked,
+    /// A form with the checkbox, not ticked.
+    NotTicked,
+    /// A form without the checkbox (cancelling one order).
+    NotAsked,
+}
+
+impl LiveConfirmation {
+    /// From a form's `confirm_live` field.
+    pub fn of_checkbox(value: &Option<String>) -> Self {
+        if value.is_some() {
+            Self::Ticked
+        } else {
+            Self::NotTicked
+        }
+    }
+}
+
+/// The one gate every action that changes an account passes before anything
+/// is sent (place, cancel, close, cancel all, close all): a live account needs
+/// its confirmation ticked. Returns the field and message when refused. The
+/// step-up check ("a sign-in within 10 minutes") belongs here too.
+pub async fn live_action_allowed(
+    _ctx: &Ctx,
+    credential: &Credential,
+    confirmation: LiveConfirmation,
+) -> Result<(), (&'static str, &'static str)> {
+    if credential.environment == Environment::Live && confirmation == LiveConfirmation::NotTicked {
+        return Err((
+            "confirm_live",
+            "Tick the box to confirm this action uses real money.",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs an Alpaca call under the page deadline.
+pub async fn within<T>(
+    state: &AppState,
+    call: impl std::future::Future<Output = Result<T, AlpacaError>>,
+) -> Result<T, AlpacaError> {
+    tokio::time::timeout(state.settings.alpaca_deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(AlpacaError::Unavailable(
+                "the page deadline passed".to_owned(),
+            ))
+        })
+}
+
+/// The status of a page that shows an Alpaca failure.
+pub fn failure_status(e: &AlpacaError) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match e {
+        AlpacaError::Rejected
+        | AlpacaError::Refused(_)
+        | AlpacaError::Unprocessable(_)
+        | AlpacaError::NotFound => StatusCode::UNPROCESSABLE_ENTITY,
+        AlpacaError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        AlpacaError::Unreadable(_) => StatusCode::BAD_GATEWAY,
+        AlpacaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
