@@ -420,12 +420,10 @@ fn exit_rules(
     }
     if order_type == Some(OrderType::Limit)
         && let Some(entry) = limit
-    {
-        if let Err((field, message)) =
+        && let Err((field, message)) =
             against_entry(side, entry, "the limit price", take_profit, stop_loss)
-        {
-            r.add(field, message);
-        }
+    {
+        r.add(field, message);
     }
 }
 

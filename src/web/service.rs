@@ -171,10 +171,11 @@ pub async fn verify_keys(
 }
 
 fn unavailable(e: &AlpacaError) -> Verified {
-    Verified::Unavailable(format!(
-        "{}. Nothing was saved; try again in a minute.",
-        describe(e)
-    ))
+    let advice = match e {
+        AlpacaError::Unreadable(_) => "Nothing was saved.",
+        _ => "Nothing was saved; try again in a minute.",
+    };
+    Verified::Unavailable(format!("{}. {advice}", describe(e)))
 }
 
 /// Counts what each member has in flight, to cap it.

@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::{
     credentials::{SECRET, enroll},
-    helpers::{TestApp, Visitor, element_text, idle_in_transaction, wait_until},
+    helpers::{TestApp, Visitor, element_text, fresh_token, idle_in_transaction, wait_until},
 };
 
 const KEYS: [&str; 3] = [
@@ -312,6 +312,7 @@ async fn an_order_reaches_alpaca_with_exactly_what_was_entered() {
                 ("order_type", "limit"),
                 ("limit_price", "101.25"),
                 ("time_in_force", "gtc"),
+                ("order_token", &fresh_token()),
             ],
         )
         .await;
@@ -385,6 +386,7 @@ async fn a_market_order_fills_and_changes_the_positions() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
         )
         .await;
@@ -417,6 +419,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "limit"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "limit_price-error",
         ),
@@ -428,6 +431,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", "10"),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "limit_price-error",
         ),
@@ -439,6 +443,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "qty-error",
         ),
@@ -450,6 +455,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "qty-error",
         ),
@@ -461,6 +467,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "symbol-error",
         ),
@@ -472,6 +479,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "side-error",
         ),
@@ -483,6 +491,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "forever"),
+                ("order_token", &fresh_token()),
             ],
             "time_in_force-error",
         ),
@@ -517,7 +526,9 @@ async fn a_live_order_needs_its_confirmation() {
             .body
             .contains("I confirm this live order")
     );
+    let token = fresh_token();
     let order = [
+        ("order_token", token.as_str()),
         ("symbol", "MSFT"),
         ("side", "buy"),
         ("qty", "1"),
@@ -558,6 +569,7 @@ async fn alpacas_refusal_is_shown_in_an_alert() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
         )
         .await;

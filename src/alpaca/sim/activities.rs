@@ -1,6 +1,6 @@
-//! Account activities of a simulated account: a deposit, the fills that built
-//! its positions, quarterly dividends on them, then every fill (and the TAF
-//! fee of every sale) as it happens. Ids are Alpaca's `<time>::<uuid>`, so
+//! Account activities of a simulated account: a deposit, monthly interest on
+//! cash, the fills that built its positions, quarterly dividends on them,
+//! then every fill (and the TAF fee of every sale) as it happens. Ids are Alpaca's `<time>::<uuid>`, so
 //! ordering by id is ordering by time, and an id is the next page's token.
 
 use rust_decimal::Decimal;
@@ -14,6 +14,9 @@ use crate::domain::Side;
 
 /// Dividends are generated up to this date, so the history is the same on every run.
 const DIVIDENDS_UNTIL: OffsetDateTime = datetime!(2026-08-31 00:00 UTC);
+
+/// Monthly interest on cash (about 3.6 % a year).
+const INTEREST_PER_MONTH: Decimal = Decimal::from_parts(3, 0, 0, false, 3);
 
 /// FINRA's trading activity fee per share sold.
 const TAF_PER_SHARE: Decimal = Decimal::from_parts(166, 0, 0, false, 6);
@@ -137,6 +140,27 @@ impl AccountState {
                 dividend: None,
             },
         });
+        let first_of_next = |d: Date| {
+            d.replace_day(1)
+                .ok()
+                .and_then(|d| d.checked_add(TimeDuration::days(32)))
+                .and_then(|d| d.replace_day(1).ok())
+                .filter(|d| d.midnight().assume_utc() <= DIVIDENDS_UNTIL)
+        };
+        let mut month = self.created_at.date();
+        while let Some(next) = first_of_next(month) {
+            month = next;
+            list.push(SimActivity {
+                id: activity_id(next.midnight().assume_utc(), rng.uuid()),
+                kind: Kind::Cash {
+                    activity_type: "INT",
+                    date: next,
+                    net_amount: round_cents(self.cash * INTEREST_PER_MONTH).max(Decimal::new(1, 2)),
+                    description: "Interest on cash".into(),
+                    dividend: None,
+                },
+            });
+        }
         for (i, h) in self.positions.iter().enumerate() {
             let at = self.created_at + TimeDuration::days(1 + i as i64) + TimeDuration::minutes(37);
             list.push(SimActivity {

@@ -310,14 +310,14 @@ pub fn clock_json(now: OffsetDateTime) -> Value {
         if eastern::is_weekday(day) && open_at(day) > now {
             break open_at(day);
         }
-        day = day + TimeDuration::days(1);
+        day += TimeDuration::days(1);
     };
     let mut day = today;
     let next_close = loop {
         if eastern::is_weekday(day) && close_at(day) > now {
             break close_at(day);
         }
-        day = day + TimeDuration::days(1);
+        day += TimeDuration::days(1);
     };
     let local = |t: OffsetDateTime| {
         eastern::to_eastern(t)

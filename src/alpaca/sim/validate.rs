@@ -389,7 +389,7 @@ mod tests {
     use serde_json::json;
 
     fn check(body: Value) -> Result<NewOrder, String> {
-        validate(&body, |s| data::price(s)).map_err(|r| r.message)
+        validate(&body, data::price).map_err(|r| r.message)
     }
 
     fn market(extra: Value) -> Value {
