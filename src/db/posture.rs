@@ -9,7 +9,6 @@ pub const PROTECTED_TABLES: &[&str] = &[
     "invites",
     "security_events",
     "credentials",
-    "action_tokens",
 ];
 
 /// Returns the problems found with the runtime role; empty means safe to serve.

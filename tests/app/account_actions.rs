@@ -459,3 +459,59 @@ async fn the_market_clock_is_on_the_account_page() {
         "read with the account data"
     );
 }
+
+#[tokio::test]
+async fn confirmation_tokens_are_visible_only_to_their_member() {
+    let app = TestApp::spawn().await;
+    let (ada, id) = trader(&app, "PKTOKENOWNER00000001").await;
+    let eve = app.owner("eve@example.com", "Elsewhere").await;
+    enroll(&eve, "Eve's", "PKTOKENOTHER00000001", SECRET, "paper").await;
+    let eves = account_id(&app, "Eve's").await;
+    for (v, account) in [(&ada, &id), (&eve, &eves)] {
+        let path = format!("/accounts/{account}/orders/cancel-all");
+        let token = confirmation(v, &path, "Cancel all orders").await;
+        assert_eq!(v.post(&path, &[("action_token", &token)]).await.status, StatusCode::SEE_OTHER);
+    }
+    let stored: i64 = sqlx::query_scalar("select count(*) from action_tokens")
+        .fetch_one(&app.admin)
+        .await
+        .expect("count");
+    assert_eq!(stored, 2);
+    let ids = |email: &'static str| {
+        sqlx::query_as::<_, (uuid::Uuid, uuid::Uuid)>(
+            "select id, organization_id from members where email = $1",
+        )
+        .bind(email)
+        .fetch_one(&app.admin)
+    };
+    let row = ids("ada@example.com").await.expect("ada");
+    let eve_ids = ids("eve@example.com").await.expect("eve");
+    let mut tx = app.pool.begin().await.expect("tx");
+    let unset: i64 = sqlx::query_scalar("select count(*) from action_tokens")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("no settings");
+    assert_eq!(unset, 0, "no settings, no rows");
+    drop(tx);
+    let mut tx = paddock::db::begin_tenant(
+        &app.pool,
+        paddock::domain::MemberId(row.0),
+        paddock::domain::OrganizationId(row.1),
+    )
+    .await
+    .expect("tenant");
+    let mine: i64 = sqlx::query_scalar("select count(*) from action_tokens")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("ada's view");
+    assert_eq!(mine, 1, "Ada sees her token only");
+    let foreign = sqlx::query(
+        "insert into action_tokens (member_id, organization_id, token_hash) values ($1, $2, '\\x01')",
+    )
+    .bind(eve_ids.0)
+    .bind(eve_ids.1)
+    .execute(&mut *tx)
+    .await;
+    let refused = foreign.expect_err("no token can be written for another member");
+    assert!(refused.to_string().contains("row-level security"), "{refused}");
+}
