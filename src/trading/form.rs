@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use super::Problem;
 use crate::alpaca::{OrderClass, OrderRequest, StopLoss, TakeProfit};
 use crate::domain::{OrderType, Side, TimeInForce};
-use crate::money::money;
+use crate::money::money_exact;
 
 /// The order form as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -458,7 +458,7 @@ pub fn against_entry(
             "take_profit",
             format!(
                 "For a {side}, the take-profit price must be {above} {what} ({}).",
-                money(entry)
+                money_exact(entry)
             ),
         ));
     }
@@ -467,7 +467,7 @@ pub fn against_entry(
             "stop_loss",
             format!(
                 "For a {side}, the stop-loss price must be {below} {what} ({}).",
-                money(entry)
+                money_exact(entry)
             ),
         ));
     }

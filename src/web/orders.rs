@@ -251,7 +251,7 @@ pub async fn place(
         }
         Outcome::AlreadyPlaced(order) => {
             let line = format!(
-                "This order form was already sent, so nothing new was placed. {}",
+                "This order form was sent more than once; Alpaca has it once. {}",
                 placed_line(&order)
             );
             session::set_once(&session, Once::Status, &line).await?;

@@ -150,9 +150,10 @@ impl OrderRow {
             _ => side,
         };
         Self {
+            // A held leg waits for its entry; it goes with the entry's Cancel.
             cancel_id: o
                 .id
-                .filter(|_| open_status(&o.status))
+                .filter(|_| open_status(&o.status) && o.status != "held")
                 .map(|id| id.to_string()),
             submitted: o.submitted().map(when).unwrap_or_default(),
             symbol,

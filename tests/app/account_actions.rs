@@ -470,7 +470,10 @@ async fn confirmation_tokens_are_visible_only_to_their_member() {
     for (v, account) in [(&ada, &id), (&eve, &eves)] {
         let path = format!("/accounts/{account}/orders/cancel-all");
         let token = confirmation(v, &path, "Cancel all orders").await;
-        assert_eq!(v.post(&path, &[("action_token", &token)]).await.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            v.post(&path, &[("action_token", &token)]).await.status,
+            StatusCode::SEE_OTHER
+        );
     }
     let stored: i64 = sqlx::query_scalar("select count(*) from action_tokens")
         .fetch_one(&app.admin)
@@ -513,5 +516,8 @@ async fn confirmation_tokens_are_visible_only_to_their_member() {
     .execute(&mut *tx)
     .await;
     let refused = foreign.expect_err("no token can be written for another member");
-    assert!(refused.to_string().contains("row-level security"), "{refused}");
+    assert!(
+        refused.to_string().contains("row-level security"),
+        "{refused}"
+    );
 }

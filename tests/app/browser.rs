@@ -242,6 +242,15 @@ impl Browser {
             return;
         };
         let path = PathBuf::from(dir).join(format!("{name}.png"));
+        // A desktop-wide layout, whatever the headless window's size.
+        self.page
+            .execute(
+                chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
+                    1280, 900, 1.0, false,
+                ),
+            )
+            .await
+            .expect("setting the screenshot width");
         let params = chromiumoxide::page::ScreenshotParams::builder()
             .full_page(true)
             .build();

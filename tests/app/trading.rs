@@ -456,7 +456,7 @@ async fn a_form_sent_twice_places_one_order_and_shows_the_first() {
         .orders;
     assert_eq!(orders.len(), 1, "one order at Alpaca");
     assert!(
-        shown.status_message().starts_with("This order form was already sent, so nothing new was placed. Limit order placed: buy 2 AAPL at $100.00"),
+        shown.status_message().starts_with("This order form was sent more than once; Alpaca has it once. Limit order placed: buy 2 AAPL at $100.00"),
         "{}",
         shown.status_message()
     );

@@ -234,8 +234,10 @@ impl AccountState {
         if side == Side::Sell {
             let fee = round_cents(qty * TAF_PER_SHARE).max(Decimal::new(1, 2));
             self.cash -= fee;
+            // A millisecond later: the fee follows the sale it is for.
+            let charged = at + TimeDuration::milliseconds(1);
             self.activities.push(SimActivity {
-                id: activity_id(at, Uuid::new_v4()),
+                id: activity_id(charged, Uuid::new_v4()),
                 kind: Kind::Cash {
                     activity_type: "FEE",
                     date: at.date(),
