@@ -4,6 +4,7 @@ mod accounts;
 mod activity;
 mod assets;
 mod auth;
+mod cancels;
 mod credentials;
 mod csrf;
 mod extract;
@@ -53,11 +54,11 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/orders", post(orders::place))
         .route(
             "/accounts/{id}/orders/{order_id}/cancel",
-            post(orders::cancel),
+            post(cancels::cancel),
         )
         .route(
             "/accounts/{id}/orders/cancel-all",
-            get(orders::cancel_all_form).post(orders::cancel_all),
+            get(cancels::cancel_all_form).post(cancels::cancel_all),
         )
         .route(
             "/accounts/{id}/positions/{symbol}/close",

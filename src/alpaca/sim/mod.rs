@@ -62,6 +62,7 @@ mod activities;
 mod data;
 pub mod faults;
 mod handlers;
+mod order_bodies;
 pub mod orders;
 mod state;
 pub mod validate;
