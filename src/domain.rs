@@ -1,9 +1,13 @@
-//! Typed ids and parsed domain values.
+//! Typed ids and parsed domain values, and the trading vocabulary ([`trading`]).
+
+mod trading;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use trading::{Environment, OrderType, Side, TimeInForce};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {

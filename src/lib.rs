@@ -1,6 +1,7 @@
 //! Paddock: a self-hosted front end for Alpaca where each member's API keys stay
 //! sealed and PostgreSQL row-level security keeps members apart.
 
+pub mod activity;
 pub mod alpaca;
 pub mod attest;
 pub mod backup;
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod eastern;
 pub mod error;
 pub mod maintenance;
 pub mod metrics;
@@ -23,6 +25,7 @@ pub mod state;
 pub mod telemetry;
 pub mod token;
 pub mod totp;
+pub mod trading;
 pub mod upgrade;
 pub mod vault;
 pub mod web;

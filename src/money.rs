@@ -26,6 +26,19 @@ pub fn money(amount: Decimal) -> String {
     format!("{sign}${}.{cents}", group(whole))
 }
 
+/// Like [`money`], but keeping every decimal beyond the cents (`$0.1234`,
+/// `$2,630.955`): for prices, which Alpaca quotes below a cent.
+pub fn money_exact(amount: Decimal) -> String {
+    let n = amount.normalize();
+    if n.scale() <= 2 {
+        return money(n);
+    }
+    let sign = if n.is_sign_negative() { "-" } else { "" };
+    let text = n.abs().to_string();
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    format!("{sign}${}.{fraction}", group(whole))
+}
+
 /// Like [`money`] but with an explicit `+` for gains: `+$12.00`.
 pub fn signed_money(amount: Decimal) -> String {
     let text = money(amount);
@@ -78,6 +91,14 @@ mod tests {
         assert_eq!(money(d("1234567.8")), "$1,234,567.80");
         assert_eq!(money(d("12")), "$12.00");
         assert_eq!(money(d("100000")), "$100,000.00");
+    }
+
+    #[test]
+    fn exact_prices_keep_their_sub_cent_digits() {
+        assert_eq!(money_exact(d("0.1234")), "$0.1234");
+        assert_eq!(money_exact(d("2630.955")), "$2,630.955");
+        assert_eq!(money_exact(d("174.78")), "$174.78");
+        assert_eq!(money_exact(d("12.5")), "$12.50");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime};
 
 use crate::alpaca::{
-    Account, AlpacaError, ApiKeys, Client, Environment, Order, OrderStatusFilter, Position,
+    Account, AlpacaError, ApiKeys, Client, Clock, Environment, Order, OrderStatusFilter, Position,
 };
 
 /// Chart periods offered as links.
@@ -61,6 +61,9 @@ pub struct Snapshot {
     pub history: Vec<(OffsetDateTime, Decimal)>,
     /// Open and recent orders, when asked for.
     pub orders: Option<Orders>,
+    /// The market clock, fetched with the orders (so never staler than them);
+    /// `None` when not asked for or when Alpaca did not answer it.
+    pub clock: Option<Clock>,
 }
 
 /// Orders shown on an account page.
@@ -70,9 +73,10 @@ pub struct Orders {
     pub closed: Vec<Order>,
 }
 
-/// Fetches account, positions and history (and orders if `with_orders`) in
-/// parallel, giving up after `deadline`. Consumes the keys: they are dropped
-/// (and zeroized) as soon as the calls finish.
+/// Fetches account, positions and history (and orders and the clock if
+/// `with_orders`) in parallel, giving up after `deadline`. Consumes the keys:
+/// they are dropped (and zeroized) as soon as the calls finish. This is the one
+/// place account reads happen, so reuse of recent reads can be added here.
 pub async fn fetch(
     client: &Client,
     environment: Environment,
@@ -95,11 +99,22 @@ pub async fn fetch(
                 closed: closed?,
             }))
         };
-        let (account, positions, history, orders) = tokio::join!(
+        let clock = async {
+            if !with_orders {
+                return None;
+            }
+            client
+                .clock(environment, &keys)
+                .await
+                .inspect_err(|e| tracing::warn!(error = e.kind(), "market clock unavailable"))
+                .ok()
+        };
+        let (account, positions, history, orders, clock) = tokio::join!(
             client.account(environment, &keys),
             client.positions(environment, &keys),
             client.portfolio_history(environment, &keys, period.as_str(), "1D"),
             orders,
+            clock,
         );
         let history = match history {
             Ok(h) => h.points().into_iter().map(|p| (p.at, p.equity)).collect(),
@@ -113,6 +128,7 @@ pub async fn fetch(
             positions: positions?,
             history,
             orders: orders?,
+            clock,
         })
     };
     let result = tokio::time::timeout(deadline, calls).await;
@@ -124,32 +140,63 @@ pub async fn fetch(
     })
 }
 
+/// A sum over accounts that leaves out the ones whose value is unknown, and
+/// counts them so the page can say so.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sum {
+    pub value: Decimal,
+    pub known: usize,
+    pub unknown: usize,
+}
+
+impl Sum {
+    fn add(&mut self, value: Option<Decimal>) {
+        match value {
+            Some(v) => {
+                self.value += v;
+                self.known += 1;
+            }
+            None => self.unknown += 1,
+        }
+    }
+
+    /// The sum, unless no account contributed to it.
+    pub fn shown(&self) -> Option<Decimal> {
+        (self.known > 0).then_some(self.value)
+    }
+}
+
 /// Sums over the accounts that answered.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Totals {
-    pub equity: Decimal,
-    pub cash: Decimal,
-    pub buying_power: Decimal,
-    pub day_change: Decimal,
+    pub equity: Sum,
+    pub cash: Sum,
+    pub buying_power: Sum,
+    pub day_change: Sum,
+    /// Yesterday's equity of the accounts counted in `day_change`.
     pub last_equity: Decimal,
 }
 
 impl Totals {
     /// Totals over `accounts`.
     pub fn of<'a>(accounts: impl IntoIterator<Item = &'a Account>) -> Self {
-        accounts.into_iter().fold(Self::default(), |t, a| Self {
-            equity: t.equity + a.equity,
-            cash: t.cash + a.cash,
-            buying_power: t.buying_power + a.buying_power,
-            day_change: t.day_change + (a.equity - a.last_equity),
-            last_equity: t.last_equity + a.last_equity,
-        })
+        let mut t = Self::default();
+        for a in accounts {
+            t.equity.add(a.equity());
+            t.cash.add(a.cash);
+            t.buying_power.add(a.buying_power);
+            t.day_change.add(a.day_change());
+            if a.day_change().is_some() {
+                t.last_equity += a.last_equity.unwrap_or_default();
+            }
+        }
+        t
     }
 
     /// Day change as a percentage of yesterday's equity, if that is not zero.
     pub fn day_change_pct(&self) -> Option<Decimal> {
-        (!self.last_equity.is_zero())
-            .then(|| self.day_change / self.last_equity * Decimal::ONE_HUNDRED)
+        (!self.last_equity.is_zero() && self.day_change.known > 0)
+            .then(|| self.day_change.value / self.last_equity * Decimal::ONE_HUNDRED)
     }
 }
 
@@ -194,6 +241,28 @@ mod tests {
             combined.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
             [dec!("100.10"), dec!("115.05"), dec!("7")]
         );
+    }
+
+    #[test]
+    fn totals_leave_out_unknown_values_and_count_them() {
+        let full: Account = serde_json::from_str(
+            r#"{"equity":"100","last_equity":"90","cash":"10","buying_power":"20"}"#,
+        )
+        .expect("account");
+        let partial: Account =
+            serde_json::from_str(r#"{"equity":"garbled","cash":"5","buying_power":null}"#)
+                .expect("account");
+        let t = Totals::of([&full, &partial]);
+        assert_eq!(t.equity.shown(), Some(dec!("100")));
+        assert_eq!((t.equity.known, t.equity.unknown), (1, 1));
+        assert_eq!(t.cash.shown(), Some(dec!("15")));
+        assert_eq!(t.buying_power.unknown, 1);
+        assert_eq!(t.day_change.shown(), Some(dec!("10")));
+        assert_eq!(
+            t.day_change_pct().map(|p| p.round_dp(2)),
+            Some(dec!("11.11"))
+        );
+        assert_eq!(Totals::of([&partial]).equity.shown(), None);
     }
 
     #[test]

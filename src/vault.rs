@@ -129,8 +129,8 @@ pub async fn unseal_for(
 /// The display form of a key id: `PK…WXYZ` (environment prefix, last four).
 pub fn masked_key(credential: &Credential) -> String {
     let prefix = match credential.environment {
-        crate::alpaca::Environment::Paper => "PK",
-        crate::alpaca::Environment::Live => "AK",
+        crate::domain::Environment::Paper => "PK",
+        crate::domain::Environment::Live => "AK",
     };
     format!("{prefix}…{}", credential.key_id_last4)
 }

@@ -12,70 +12,22 @@ use reqwest::Method;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::alpaca::asset_cache::AssetCache;
 use crate::alpaca::error::AlpacaError;
-use crate::alpaca::models::{
-    Account, Order, OrderRequest, OrderStatusFilter, PortfolioHistory, Position,
-};
+use crate::domain::Environment;
 
 /// Header carrying the key id.
 pub const KEY_ID_HEADER: &str = "APCA-API-KEY-ID";
 /// Header carrying the secret key.
 pub const SECRET_HEADER: &str = "APCA-API-SECRET-KEY";
 
-/// Which Alpaca environment a request goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    /// Paper trading (`paper-api.alpaca.markets`).
-    Paper,
-    /// Live trading (`api.alpaca.markets`).
-    Live,
-}
+/// Largest success body Paddock reads. Alpaca's biggest answers (500 orders,
+/// 100 activities, a year of history) are well under 1 MB.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-impl Environment {
-    /// `"paper"` or `"live"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Paper => "paper",
-            Environment::Live => "live",
-        }
-    }
-
-    /// The other environment.
-    pub fn other(self) -> Self {
-        match self {
-            Environment::Paper => Environment::Live,
-            Environment::Live => Environment::Paper,
-        }
-    }
-
-    /// `"Paper"` or `"Live"`, for display.
-    pub fn label(self) -> &'static str {
-        match self {
-            Environment::Paper => "Paper",
-            Environment::Live => "Live",
-        }
-    }
-
-    /// Parses `"paper"` / `"live"` (case-insensitive, surrounding whitespace
-    /// ignored).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "paper" => Some(Environment::Paper),
-            "live" => Some(Environment::Live),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Largest part of an error body read (it only feeds a message).
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Client settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +93,7 @@ pub struct Client {
     http: reqwest::Client,
     paper_url: Arc<str>,
     live_url: Arc<str>,
+    pub(super) assets: Arc<AssetCache>,
 }
 
 impl fmt::Debug for Client {
@@ -171,6 +124,7 @@ impl Client {
             http,
             paper_url: trim_base(&config.paper_url),
             live_url: trim_base(&config.live_url),
+            assets: Arc::new(AssetCache::default()),
         })
     }
 
@@ -182,118 +136,23 @@ impl Client {
         }
     }
 
-    /// `GET /v2/account`.
-    pub async fn account(&self, env: Environment, keys: &ApiKeys) -> Result<Account, AlpacaError> {
-        let body = self
-            .send(env, keys, Method::GET, "/v2/account", &[], None, false)
-            .await?;
-        decode(&body)
-    }
-
-    /// `GET /v2/positions`.
-    pub async fn positions(
+    /// The one way a request reaches Alpaca: keys as sensitive headers, the
+    /// success body read up to [`MAX_BODY_BYTES`], errors mapped and logged
+    /// (never with a key). `write` marks order and position changes, where a
+    /// 403 means Alpaca refused the action rather than the keys.
+    pub(super) async fn send(
         &self,
-        env: Environment,
+        call: Call<'_>,
         keys: &ApiKeys,
-    ) -> Result<Vec<Position>, AlpacaError> {
-        let body = self
-            .send(env, keys, Method::GET, "/v2/positions", &[], None, false)
-            .await?;
-        decode(&body)
-    }
-
-    /// `GET /v2/orders?status=..&limit=..&direction=desc` (newest first).
-    pub async fn orders(
-        &self,
-        env: Environment,
-        keys: &ApiKeys,
-        status: OrderStatusFilter,
-        limit: u32,
-    ) -> Result<Vec<Order>, AlpacaError> {
-        let limit = limit.to_string();
-        let query = [
-            ("status", status.as_str()),
-            ("limit", limit.as_str()),
-            ("direction", "desc"),
-        ];
-        let body = self
-            .send(env, keys, Method::GET, "/v2/orders", &query, None, false)
-            .await?;
-        decode(&body)
-    }
-
-    /// `GET /v2/account/portfolio/history?period=..&timeframe=..`, e.g.
-    /// period `"1M"`, timeframe `"1D"`.
-    pub async fn portfolio_history(
-        &self,
-        env: Environment,
-        keys: &ApiKeys,
-        period: &str,
-        timeframe: &str,
-    ) -> Result<PortfolioHistory, AlpacaError> {
-        let query = [("period", period), ("timeframe", timeframe)];
-        let body = self
-            .send(
-                env,
-                keys,
-                Method::GET,
-                "/v2/account/portfolio/history",
-                &query,
-                None,
-                false,
-            )
-            .await?;
-        decode(&body)
-    }
-
-    /// `POST /v2/orders`. A 403 here means Alpaca refused the order
-    /// ([`AlpacaError::Refused`]), not the keys.
-    pub async fn place_order(
-        &self,
-        env: Environment,
-        keys: &ApiKeys,
-        order: &OrderRequest,
-    ) -> Result<Order, AlpacaError> {
-        let payload = serde_json::to_vec(order)
-            .map_err(|e| AlpacaError::Unprocessable(format!("could not encode order: {e}")))?;
-        let body = self
-            .send(
-                env,
-                keys,
-                Method::POST,
-                "/v2/orders",
-                &[],
-                Some(payload),
-                true,
-            )
-            .await?;
-        decode(&body)
-    }
-
-    /// `DELETE /v2/orders/{id}` (Alpaca answers 204).
-    pub async fn cancel_order(
-        &self,
-        env: Environment,
-        keys: &ApiKeys,
-        order_id: Uuid,
-    ) -> Result<(), AlpacaError> {
-        let path = format!("/v2/orders/{order_id}");
-        self.send(env, keys, Method::DELETE, &path, &[], None, true)
-            .await?;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
-        env: Environment,
-        keys: &ApiKeys,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        json_body: Option<Vec<u8>>,
-        write: bool,
     ) -> Result<Vec<u8>, AlpacaError> {
+        let Call {
+            env,
+            method,
+            path,
+            query,
+            json_body,
+            write,
+        } = call;
         let url = format!("{}{}", self.base_url(env), path);
         let mut key_id = HeaderValue::from_str(keys.key_id.expose_secret())
             .map_err(|_| AlpacaError::Rejected)?;
@@ -321,14 +180,19 @@ impl Client {
         let result = async {
             let response = request.send().await?;
             let status = response.status();
-            let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
+            let cap = if status.is_success() {
+                MAX_BODY_BYTES
+            } else {
+                MAX_ERROR_BODY_BYTES
+            };
+            let body = read_capped(response, cap).await?;
+            Ok::<_, reqwest::Error>((status, body))
         }
         .await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         crate::metrics::alpaca_request(&method, path, &result, started.elapsed());
 
-        let (status, bytes) = match result {
+        let (status, body) = match result {
             Ok(ok) => ok,
             Err(e) => {
                 let error = transport_error(&e);
@@ -345,9 +209,27 @@ impl Client {
             }
         };
 
+        let bytes = match body {
+            Capped::Whole(bytes) => bytes,
+            Capped::Cut(bytes) if !status.is_success() => bytes,
+            Capped::Cut(_) => {
+                tracing::warn!(
+                    env = env.as_str(),
+                    %method,
+                    path,
+                    status = status.as_u16(),
+                    elapsed_ms,
+                    cap = MAX_BODY_BYTES,
+                    "alpaca response body exceeds the size cap; stopped reading"
+                );
+                return Err(AlpacaError::Unreadable(format!(
+                    "body larger than {MAX_BODY_BYTES} bytes"
+                )));
+            }
+        };
         if status.is_success() {
             tracing::debug!(env = env.as_str(), %method, path, status = status.as_u16(), elapsed_ms, "alpaca request");
-            return Ok(bytes.to_vec());
+            return Ok(bytes);
         }
         let text = String::from_utf8_lossy(&bytes);
         let error = AlpacaError::from_response(status.as_u16(), &text, write);
@@ -375,11 +257,136 @@ fn transport_error(e: &reqwest::Error) -> AlpacaError {
     AlpacaError::Unavailable(what.to_owned())
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AlpacaError> {
-    serde_json::from_slice(body).map_err(|e| {
-        tracing::warn!(error = %e, "undecodable alpaca response body");
-        AlpacaError::Unavailable(format!("undecodable response: {e}"))
+/// One request to Alpaca, before the keys are added.
+pub(super) struct Call<'a> {
+    pub env: Environment,
+    pub method: Method,
+    pub path: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    pub json_body: Option<Vec<u8>>,
+    pub write: bool,
+}
+
+impl<'a> Call<'a> {
+    /// A read (`GET`) of `path` with `query`.
+    pub fn get(env: Environment, path: &'a str, query: &'a [(&'a str, &'a str)]) -> Self {
+        Self {
+            env,
+            method: Method::GET,
+            path,
+            query,
+            json_body: None,
+            write: false,
+        }
+    }
+
+    /// A change (`POST`, `DELETE`) of `path`.
+    pub fn write(
+        env: Environment,
+        method: Method,
+        path: &'a str,
+        query: &'a [(&'a str, &'a str)],
+    ) -> Self {
+        Self {
+            env,
+            method,
+            path,
+            query,
+            json_body: None,
+            write: true,
+        }
+    }
+}
+
+/// A body read up to a cap.
+enum Capped {
+    Whole(Vec<u8>),
+    /// The first `cap` bytes; the rest was never read.
+    Cut(Vec<u8>),
+}
+
+/// Reads at most `cap` bytes of the body, chunk by chunk, so a hostile or
+/// broken answer can never make Paddock hold more than `cap` bytes of it.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Capped, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Ok(Capped::Cut(Vec::new()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Capped::Cut(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(body))
+}
+
+/// Decodes a success body whose top level must be a JSON object (an
+/// account, an order). Anything else — not JSON, another shape — is
+/// [`AlpacaError::Unreadable`], logged with the endpoint and the path inside
+/// the body (never a key). Within that shape the models read every field
+/// leniently.
+pub(super) fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AlpacaError> {
+    let value = parse(endpoint, body)?;
+    if !value.is_object() {
+        return Err(unreadable(endpoint, body, ".", &"expected an object"));
+    }
+    typed(endpoint, body, value)
+}
+
+/// Like [`decode`], for a body that must be an array of objects.
+pub(super) fn decode_list<T: DeserializeOwned>(
+    endpoint: &str,
+    body: &[u8],
+) -> Result<Vec<T>, AlpacaError> {
+    let value = parse(endpoint, body)?;
+    let Some(items) = value.as_array() else {
+        return Err(unreadable(endpoint, body, ".", &"expected a list"));
+    };
+    if let Some(i) = items.iter().position(|item| !item.is_object()) {
+        let at = format!("[{i}]");
+        return Err(unreadable(
+            endpoint,
+            body,
+            &at,
+            &"a list item that is not an object",
+        ));
+    }
+    typed(endpoint, body, value)
+}
+
+fn parse(endpoint: &str, body: &[u8]) -> Result<serde_json::Value, AlpacaError> {
+    serde_json::from_slice(body).map_err(|e| unreadable(endpoint, body, ".", &e))
+}
+
+fn typed<T: DeserializeOwned>(
+    endpoint: &str,
+    body: &[u8],
+    value: serde_json::Value,
+) -> Result<T, AlpacaError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = e.path().to_string();
+        unreadable(endpoint, body, &at, e.inner())
     })
+}
+
+fn unreadable(endpoint: &str, body: &[u8], at: &str, error: &dyn std::fmt::Display) -> AlpacaError {
+    tracing::warn!(
+        endpoint,
+        at,
+        error = %error,
+        bytes = body.len(),
+        "alpaca sent a body Paddock could not read"
+    );
+    AlpacaError::Unreadable(format!("{endpoint}: {error} at {at}"))
 }
 
 #[cfg(test)]
@@ -387,14 +394,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn environment_strings() {
-        assert_eq!(Environment::Paper.as_str(), "paper");
-        assert_eq!(Environment::Live.label(), "Live");
-        assert_eq!(Environment::parse(" LIVE "), Some(Environment::Live));
-        assert_eq!(Environment::parse("demo"), None);
-        assert_eq!(
-            serde_json::to_string(&Environment::Paper).expect("json"),
-            "\"paper\""
+    fn bodies_that_are_not_json_or_the_wrong_shape_are_unreadable() {
+        use crate::alpaca::models::{Account, Position};
+        for body in [
+            &b"<html>502 Bad Gateway</html>"[..],
+            b"",
+            b"{\"cash\":",
+            b"\x00\xff",
+        ] {
+            let e = decode::<Account>("GET /v2/account", body).expect_err("unreadable");
+            assert!(matches!(e, AlpacaError::Unreadable(_)), "{e:?}");
+            assert_eq!(
+                e.user_message(),
+                "Alpaca sent a response Paddock could not read"
+            );
+        }
+        let e = decode::<Account>("GET /v2/account", br#"[{"cash":"1"}]"#)
+            .expect_err("a list where an object belongs");
+        assert!(matches!(e, AlpacaError::Unreadable(_)));
+        let e = decode_list::<Position>("GET /v2/positions", br#"{"positions":[]}"#)
+            .expect_err("an object where a list belongs");
+        assert!(matches!(e, AlpacaError::Unreadable(ref d) if d.starts_with("GET /v2/positions")));
+        let e = decode_list::<Position>("GET /v2/positions", br#"[{"symbol":"A"}, 7]"#)
+            .expect_err("a list item that is not an object");
+        assert!(
+            matches!(e, AlpacaError::Unreadable(ref d) if d.contains("[1]")),
+            "{e:?}"
         );
     }
 

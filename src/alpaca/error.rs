@@ -4,6 +4,9 @@
 //! and the details kept for logging are status codes, Alpaca's own error
 //! message, or transport errors (which name URLs, never headers).
 
+/// What a member reads when Alpaca's answer cannot be read at all.
+pub const UNREADABLE: &str = "Alpaca sent a response Paddock could not read";
+
 /// Longest piece of an error body kept in an error.
 const MAX_BODY_CHARS: usize = 200;
 
@@ -17,10 +20,15 @@ pub enum AlpacaError {
     /// 429.
     #[error("alpaca rate limit exceeded")]
     RateLimited,
-    /// 5xx, timeout, connection failure, or an undecodable success body. The
+    /// 5xx, timeout or connection failure. The
     /// string is a detail for logs.
     #[error("alpaca unavailable: {0}")]
     Unavailable(String),
+    /// A success answer whose body Paddock cannot read at all: not JSON, the
+    /// wrong shape, or larger than the size cap. Retrying will not help. The
+    /// string is a detail for logs.
+    #[error("alpaca sent an unreadable body: {0}")]
+    Unreadable(String),
     /// 404.
     #[error("alpaca could not find the resource")]
     NotFound,
@@ -42,6 +50,7 @@ impl AlpacaError {
                 "Alpaca is rate-limiting this account, try again shortly".to_owned()
             }
             AlpacaError::Unavailable(_) => "Alpaca is unavailable right now".to_owned(),
+            AlpacaError::Unreadable(_) => UNREADABLE.to_owned(),
             AlpacaError::NotFound => "Alpaca could not find that".to_owned(),
             AlpacaError::Unprocessable(message) | AlpacaError::Refused(message) => {
                 format!("Alpaca refused the order: {message}")
@@ -55,6 +64,7 @@ impl AlpacaError {
             AlpacaError::Rejected => "rejected",
             AlpacaError::RateLimited => "rate_limited",
             AlpacaError::Unavailable(_) => "unavailable",
+            AlpacaError::Unreadable(_) => "unreadable",
             AlpacaError::NotFound => "not_found",
             AlpacaError::Unprocessable(_) => "unprocessable",
             AlpacaError::Refused(_) => "refused",
@@ -182,5 +192,9 @@ mod tests {
             "Alpaca could not find that"
         );
         assert_eq!(AlpacaError::RateLimited.kind(), "rate_limited");
+        assert_eq!(
+            AlpacaError::Unreadable("expected value at line 1".into()).user_message(),
+            "Alpaca sent a response Paddock could not read"
+        );
     }
 }

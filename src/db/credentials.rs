@@ -6,8 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::{
-    alpaca::Environment,
-    domain::{CredentialId, MemberId, OrganizationId},
+    domain::{CredentialId, Environment, MemberId, OrganizationId},
     seal::Sealed,
 };
 

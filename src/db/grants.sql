@@ -16,6 +16,7 @@ grant select, insert, update, delete on credentials to {app};
 grant select (member_id, organization_id, sealed_secret, seal_key_version, enabled_at, last_used_step, created_at, updated_at), insert on totp to {app};
 grant update (sealed_secret, seal_key_version) on totp to {app};
 grant select, insert on passkeys to {app};
+grant select, insert, delete on action_tokens to {app};
 grant usage on all sequences in schema public to {app};
 grant execute on function
     paddock_current_member(),

@@ -2,6 +2,7 @@
 //! request's tenant-scoped transaction; nothing here knows about HTTP.
 
 pub mod account;
+pub mod action_tokens;
 pub mod binaries;
 pub mod credentials;
 pub mod embedded;

@@ -11,6 +11,7 @@ pub const PROTECTED_TABLES: &[&str] = &[
     "credentials",
     "totp",
     "passkeys",
+    "action_tokens",
 ];
 
 /// Returns the problems found with the runtime role; empty means safe to serve.

@@ -4,12 +4,16 @@ mod accounts;
 mod activity;
 mod assets;
 mod auth;
+mod cancels;
 mod credentials;
 mod csrf;
 mod extract;
 mod forms;
+mod history;
+mod orders;
 mod org;
 mod portfolio;
+mod positions;
 mod reauth;
 mod reset;
 mod second_factor;
@@ -17,6 +21,7 @@ pub mod service;
 pub mod session;
 mod settings;
 pub mod tenant;
+mod trading_views;
 mod views;
 
 use std::time::Duration;
@@ -48,11 +53,25 @@ pub fn router(state: AppState) -> Router {
     let members_only = Router::new()
         .route("/portfolio", get(portfolio::show))
         .route("/accounts/{id}", get(accounts::show))
-        .route("/accounts/{id}/orders", post(accounts::place_order))
+        .route("/accounts/{id}/orders", post(orders::place))
         .route(
             "/accounts/{id}/orders/{order_id}/cancel",
-            post(accounts::cancel_order),
+            post(cancels::cancel),
         )
+        .route(
+            "/accounts/{id}/orders/cancel-all",
+            get(cancels::cancel_all_form).post(cancels::cancel_all),
+        )
+        .route(
+            "/accounts/{id}/positions/{symbol}/close",
+            get(positions::close_form).post(positions::close),
+        )
+        .route(
+            "/accounts/{id}/positions/close-all",
+            get(positions::close_all_form).post(positions::close_all),
+        )
+        .route("/accounts/{id}/history", get(history::index))
+        .route("/accounts/{id}/history.csv", get(history::csv))
         .route(
             "/credentials",
             get(credentials::index).post(credentials::create),

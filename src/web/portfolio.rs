@@ -11,13 +11,13 @@ use axum::{
 use crate::{
     db,
     error::AppError,
-    money::{money, sign_class, signed_money},
+    money::{sign_class, signed_money},
     portfolio::{self, Period, Snapshot, Totals},
     state::AppState,
     web::{
         service::{fetch_all, unseal_and_release},
         tenant::{Ctx, Tx},
-        views::{ChartView, PeriodQuery, PositionRow, SummaryView},
+        views::{ChartView, DASH, PeriodQuery, PositionsView, SummaryView, money_or_dash},
     },
 };
 
@@ -42,7 +42,7 @@ pub struct PortfolioPage {
     summary: SummaryView,
     answered: usize,
     cards: Vec<CardView>,
-    positions: Vec<PositionRow>,
+    positions: PositionsView,
     chart: ChartView,
 }
 
@@ -70,7 +70,7 @@ pub async fn show(
     let snapshots: Vec<&Snapshot> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     let totals = Totals::of(snapshots.iter().map(|s| &s.account));
     let history = portfolio::combine_history(snapshots.iter().map(|s| s.history.as_slice()));
-    let mut positions = Vec::new();
+    let mut positions: Vec<(&str, &crate::alpaca::Position)> = Vec::new();
     let mut cards = Vec::new();
     for (credential, result) in credentials.iter().zip(&results) {
         let mut card = CardView {
@@ -87,16 +87,12 @@ pub async fn show(
         };
         match result {
             Ok(s) => {
-                let change = s.account.equity - s.account.last_equity;
-                card.equity = money(s.account.equity);
-                card.day_change = signed_money(change);
-                card.day_class = sign_class(change);
+                let change = s.account.day_change();
+                card.equity = money_or_dash(s.account.equity());
+                card.day_change = change.map_or_else(|| DASH.to_owned(), signed_money);
+                card.day_class = change.map_or("", sign_class);
                 card.status = s.account.status.clone();
-                positions.extend(
-                    s.positions
-                        .iter()
-                        .map(|p| PositionRow::of(&credential.label, p)),
-                );
+                positions.extend(s.positions.iter().map(|p| (credential.label.as_str(), p)));
             }
             Err(message) => card.error = Some(message.clone()),
         }
@@ -107,7 +103,7 @@ pub async fn show(
         summary: SummaryView::of(&totals),
         answered: snapshots.len(),
         cards,
-        positions,
+        positions: PositionsView::of(positions, None),
         chart: ChartView::of(&history, period),
     }
     .into_response())

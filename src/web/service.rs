@@ -178,10 +178,11 @@ pub async fn verify_keys(
 }
 
 fn unavailable(e: &AlpacaError) -> Verified {
-    Verified::Unavailable(format!(
-        "{}. Nothing was saved; try again in a minute.",
-        describe(e)
-    ))
+    let advice = match e {
+        AlpacaError::Unreadable(_) => "Nothing was saved.",
+        _ => "Nothing was saved; try again in a minute.",
+    };
+    Verified::Unavailable(format!("{}. {advice}", describe(e)))
 }
 
 /// Counts what each member has in flight, to cap it.
@@ -333,4 +334,74 @@ pub fn local_path(next: &str) -> Option<&str> {
         && !next.chars().any(char::is_control)
         && next.len() <= 512;
     ok.then_some(next)
+}
+
+/// Whether the live checkbox of a form was ticked, or the form has none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveConfirmation {
+    /// A form with the "I confirm this live order" checkbox, ticked.
+    Ticked,
+    /// A form with the checkbox, not ticked.
+    NotTicked,
+    /// A form without the checkbox (cancelling one order).
+    NotAsked,
+}
+
+impl LiveConfirmation {
+    /// From a form's `confirm_live` field.
+    pub fn of_checkbox(value: &Option<String>) -> Self {
+        if value.is_some() {
+            Self::Ticked
+        } else {
+            Self::NotTicked
+        }
+    }
+}
+
+/// The one gate every action that changes an account passes before anything
+/// is sent (place, cancel, close, cancel all, close all). On a live account:
+/// a sign-in within the step-up window (else `Err`: 303 to "Confirm it's you",
+/// coming back to `back`), then the ticked confirmation (else the field and
+/// message to show beside it).
+pub fn live_action_allowed(
+    ctx: &Ctx,
+    credential: &Credential,
+    confirmation: LiveConfirmation,
+    back: &str,
+) -> Result<Option<(&'static str, &'static str)>, AppError> {
+    if credential.environment != Environment::Live {
+        return Ok(None);
+    }
+    ctx.step_up(back)?;
+    Ok((confirmation == LiveConfirmation::NotTicked).then_some((
+        "confirm_live",
+        "Tick the box to confirm this action uses real money.",
+    )))
+}
+
+/// Runs an Alpaca call under the page deadline.
+pub async fn within<T>(
+    state: &AppState,
+    call: impl std::future::Future<Output = Result<T, AlpacaError>>,
+) -> Result<T, AlpacaError> {
+    tokio::time::timeout(state.settings.alpaca_deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(AlpacaError::Unavailable(
+                "the page deadline passed".to_owned(),
+            ))
+        })
+}
+
+/// The status of a page that shows an Alpaca failure.
+pub fn failure_status(e: &AlpacaError) -> StatusCode {
+    match e {
+        AlpacaError::Rejected
+        | AlpacaError::Refused(_)
+        | AlpacaError::Unprocessable(_)
+        | AlpacaError::NotFound => StatusCode::UNPROCESSABLE_ENTITY,
+        AlpacaError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        AlpacaError::Unreadable(_) => StatusCode::BAD_GATEWAY,
+        AlpacaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
 }

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use crate::{
     credentials::enroll,
     helpers::{PASSWORD, Page, TestApp, Visitor},
+    trading::place,
 };
 
 const SECRET: &str = "stepupsecret0000000000000000000000000001";
@@ -261,6 +262,38 @@ async fn exactly_the_listed_actions_need_a_recent_sign_in_and_nothing_changes_wi
             .expect("bob");
     let (_, _) = turn_on_totp(&ada).await;
     drop(bob);
+    // A live account with an open order and a position, set up while fresh.
+    enroll(&ada, "Live", "AKSTEPUPLIVEACCT0001", SECRET, "live").await;
+    let live = id("Live").await;
+    let resting = place(
+        &ada,
+        &live,
+        &[
+            ("qty", "1"),
+            ("order_type", "limit"),
+            ("limit_price", "1.00"),
+            ("time_in_force", "gtc"),
+            ("confirm_live", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(resting.status, StatusCode::SEE_OTHER, "{}", resting.body);
+    let live_page = ada.get(&format!("/accounts/{live}")).await;
+    let order_id = live_page
+        .body
+        .split(&format!("/accounts/{live}/orders/"))
+        .skip(1)
+        .filter_map(|rest| rest.split_once("/cancel\"").map(|(id, _)| id.to_owned()))
+        .next()
+        .expect("the open order's cancel button");
+    let held = app
+        .sim
+        .account("AKSTEPUPLIVEACCT0001")
+        .expect("live account")
+        .positions
+        .first()
+        .map(|p| p.symbol.clone())
+        .expect("a position");
     age_sign_in(&app, "ada@example.com").await;
 
     let needs: Vec<Action> = vec![
@@ -317,6 +350,48 @@ async fn exactly_the_listed_actions_need_a_recent_sign_in_and_nothing_changes_wi
             fields: vec![("require_two_factor", "on".into())],
             back: "/org".into(),
         },
+        Action {
+            path: format!("/accounts/{live}/orders"),
+            fields: vec![
+                ("symbol", "AAPL".into()),
+                ("side", "buy".into()),
+                ("qty", "1".into()),
+                ("order_type", "market".into()),
+                ("time_in_force", "day".into()),
+                ("order_token", crate::helpers::fresh_token()),
+                ("confirm_live", "on".into()),
+            ],
+            back: format!("/accounts/{live}"),
+        },
+        Action {
+            path: format!("/accounts/{live}/orders/{order_id}/cancel"),
+            fields: vec![],
+            back: format!("/accounts/{live}"),
+        },
+        Action {
+            path: format!("/accounts/{live}/positions/{held}/close"),
+            fields: vec![
+                ("action_token", crate::helpers::fresh_token()),
+                ("confirm_live", "on".into()),
+            ],
+            back: format!("/accounts/{live}/positions/{held}/close"),
+        },
+        Action {
+            path: format!("/accounts/{live}/orders/cancel-all"),
+            fields: vec![
+                ("action_token", crate::helpers::fresh_token()),
+                ("confirm_live", "on".into()),
+            ],
+            back: format!("/accounts/{live}/orders/cancel-all"),
+        },
+        Action {
+            path: format!("/accounts/{live}/positions/close-all"),
+            fields: vec![
+                ("action_token", crate::helpers::fresh_token()),
+                ("confirm_live", "on".into()),
+            ],
+            back: format!("/accounts/{live}/positions/close-all"),
+        },
     ];
     let snapshot = || async {
         let row: (i64, i64, i64, i64, i64, bool, String) = sqlx::query_as(
@@ -334,6 +409,7 @@ async fn exactly_the_listed_actions_need_a_recent_sign_in_and_nothing_changes_wi
         row
     };
     let before = snapshot().await;
+    let orders_before = app.sim.order_requests().len();
     let requests_before = app.sim.request_count();
     for action in &needs {
         let fields: Vec<(&str, &str)> = action
@@ -361,6 +437,13 @@ async fn exactly_the_listed_actions_need_a_recent_sign_in_and_nothing_changes_wi
         requests_before,
         "nothing reached Alpaca"
     );
+    assert_eq!(app.sim.order_requests().len(), orders_before);
+    let live_page = ada.get(&format!("/accounts/{live}")).await;
+    assert!(
+        !live_page.body.contains(">Place order<"),
+        "no live order form when stale"
+    );
+    assert!(live_page.body.contains("/reauth?next="));
 
     // The pages show "Confirm it's you" in place of their forms.
     for path in [
@@ -385,18 +468,7 @@ async fn exactly_the_listed_actions_need_a_recent_sign_in_and_nothing_changes_wi
     let codes = ada.post("/settings/recovery-codes", &[]).await;
     assert_eq!(codes.status, StatusCode::OK, "regenerating recovery codes");
     assert_eq!(ada.get("/portfolio").await.status, StatusCode::OK);
-    let paper = ada
-        .post(
-            &format!("/accounts/{credential}/orders"),
-            &[
-                ("symbol", "AAPL"),
-                ("side", "buy"),
-                ("qty", "1"),
-                ("order_type", "market"),
-                ("time_in_force", "day"),
-            ],
-        )
-        .await;
+    let paper = place(&ada, &credential, &[("qty", "1")]).await;
     assert_eq!(
         paper.status,
         StatusCode::SEE_OTHER,

@@ -187,6 +187,79 @@ impl Browser {
         self
     }
 
+    /// Clicks the button whose text is exactly `text` twice in a row, as an
+    /// impatient double click does, then waits for the page that follows.
+    pub(crate) async fn double_click_button(&self, text: &str) -> &Self {
+        let query = format!("//button[normalize-space(.)={}]", xpath_literal(text));
+        let Some(button) = self.xpath(&query).await else {
+            panic!("no button {text:?} on {}", self.current_path().await);
+        };
+        let mut loads = self
+            .page
+            .event_listener::<EventLoadEventFired>()
+            .await
+            .expect("listening for page loads");
+        // A real double click: press and release, then press and release again
+        // with a click count of 2, at the same spot, without waiting between.
+        self.page
+            .execute(
+                ScrollIntoViewIfNeededParams::builder()
+                    .backend_node_id(button.backend_node_id)
+                    .build(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("scrolling to {text}: {e}"));
+        let point = button
+            .clickable_point()
+            .await
+            .unwrap_or_else(|e| panic!("{text} is not clickable: {e}"));
+        self.page
+            .click(point)
+            .await
+            .unwrap_or_else(|e| panic!("clicking {text}: {e}"));
+        let second = chromiumoxide::types::ClickOptions::builder()
+            .click_count(2)
+            .build();
+        // The first click may already have left the page; the second lands anyway.
+        let _ = self.page.click_with(point, second).await;
+        tokio::time::timeout(NAVIGATION_TIMEOUT, loads.next())
+            .await
+            .unwrap_or_else(|_| panic!("double-clicking {text:?} loaded no new page"))
+            .expect("the page went away");
+        tokio::time::timeout(NAVIGATION_TIMEOUT, self.page.wait_for_navigation())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("the page after double-clicking {text:?} never finished loading")
+            })
+            .expect("waiting for the navigation");
+        self
+    }
+
+    /// Saves a full-page PNG of what is shown as `<name>.png` in the directory
+    /// `PADDOCK_SCREENSHOTS` names, when it is set (for looking at the pages).
+    pub(crate) async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("PADDOCK_SCREENSHOTS") else {
+            return;
+        };
+        let path = PathBuf::from(dir).join(format!("{name}.png"));
+        // A desktop-wide layout, whatever the headless window's size.
+        self.page
+            .execute(
+                chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
+                    1280, 900, 1.0, false,
+                ),
+            )
+            .await
+            .expect("setting the screenshot width");
+        let params = chromiumoxide::page::ScreenshotParams::builder()
+            .full_page(true)
+            .build();
+        self.page
+            .save_screenshot(params, &path)
+            .await
+            .unwrap_or_else(|e| panic!("saving {}: {e}", path.display()));
+    }
+
     /// Clicks the link whose text is exactly `text` and waits for the new page.
     pub async fn click_link(&self, text: &str) -> &Self {
         let query = format!("//a[normalize-space(.)={}]", xpath_literal(text));
@@ -440,7 +513,7 @@ fn xpath_literal(text: &str) -> String {
 }
 
 /// The rows of the table captioned `caption` in `html`, each as its cells' text.
-fn table_rows(html: &str, caption: &str) -> Vec<Vec<String>> {
+pub(crate) fn table_rows(html: &str, caption: &str) -> Vec<Vec<String>> {
     let marker = format!("<caption>{caption}</caption>");
     let Some(start) = html.find(&marker) else {
         return Vec::new();

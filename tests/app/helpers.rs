@@ -595,3 +595,16 @@ impl Visitor {
             .await
     }
 }
+
+/// A fresh single-use order-form token, as a rendered order form carries.
+pub fn fresh_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The value of the hidden field `name` in `html`.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}

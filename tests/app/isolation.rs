@@ -7,6 +7,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::{
+    account_actions::confirmation,
     console::{Console, REFUSED},
     credentials::enroll,
     helpers::{TestApp, Visitor, url},
@@ -54,6 +55,17 @@ async fn world(app: &TestApp) -> World {
     enroll(&eve, "Eve paper", "PKEVEACCOUNT00000001", SECRET, "paper").await;
     ada.create_invite().await;
     eve.create_invite().await;
+    // A used confirmation token each (cancel all orders), so action_tokens has rows to hide.
+    for (v, label) in [(&ada, "Ada paper"), (&eve, "Eve paper")] {
+        let id: String = sqlx::query_scalar("select id::text from credentials where label = $1")
+            .bind(label)
+            .fetch_one(&app.admin)
+            .await
+            .expect("credential");
+        let path = format!("/accounts/{id}/orders/cancel-all");
+        let token = confirmation(v, &path, "Cancel all orders").await;
+        assert_eq!(v.post(&path, &[("action_token", &token)]).await.status, 303);
+    }
     World {
         ada_ids: ids(app, "ada@example.com").await,
         bob_ids: ids(app, "bob@example.com").await,
@@ -122,6 +134,7 @@ async fn an_injection_in_adas_request_reads_only_her_rows_in_every_table() {
     assert_eq!(
         names,
         [
+            "public.action_tokens",
             "public.credentials",
             "public.invites",
             "public.members",
@@ -142,6 +155,11 @@ async fn an_injection_in_adas_request_reads_only_her_rows_in_every_table() {
     assert_eq!(seen("public.organizations"), 1, "her organization only");
     assert_eq!(seen("public.members"), 2, "Ada and Bob, not Eve");
     assert_eq!(seen("public.credentials"), 1, "her credential only");
+    assert_eq!(
+        seen("public.action_tokens"),
+        1,
+        "her confirmation token only"
+    );
     assert_eq!(seen("public.invites"), 2, "her organization's invites only");
     assert!(seen("public.security_events") > 0, "her own events");
     assert_eq!(

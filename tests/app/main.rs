@@ -1,10 +1,12 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
+mod account_actions;
 mod account_security;
 mod activity;
 mod auth;
 mod backup;
 mod browser;
+mod browser_trading;
 mod cli;
 mod console;
 mod credentials;
@@ -19,3 +21,4 @@ mod process;
 mod resilience;
 mod slow_clients;
 mod starvation;
+mod trading;

@@ -112,6 +112,7 @@ async fn metrics_count_requests_by_route_template_sign_ins_alpaca_calls_and_seal
                 ("order_type", "limit"),
                 ("limit_price", "1.00"),
                 ("time_in_force", "gtc"),
+                ("order_token", &crate::helpers::fresh_token()),
             ],
         )
         .await;

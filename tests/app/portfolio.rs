@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::{
     credentials::{SECRET, enroll},
-    helpers::{TestApp, Visitor, element_text, idle_in_transaction, wait_until},
+    helpers::{TestApp, Visitor, element_text, fresh_token, idle_in_transaction, wait_until},
 };
 
 const KEYS: [&str; 3] = [
@@ -310,6 +310,7 @@ async fn an_order_reaches_alpaca_with_exactly_what_was_entered() {
                 ("order_type", "limit"),
                 ("limit_price", "101.25"),
                 ("time_in_force", "gtc"),
+                ("order_token", &fresh_token()),
             ],
         )
         .await;
@@ -383,6 +384,7 @@ async fn a_market_order_fills_and_changes_the_positions() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
         )
         .await;
@@ -415,6 +417,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "limit"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "limit_price-error",
         ),
@@ -426,6 +429,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", "10"),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "limit_price-error",
         ),
@@ -437,6 +441,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "qty-error",
         ),
@@ -448,6 +453,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "qty-error",
         ),
@@ -459,6 +465,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "symbol-error",
         ),
@@ -470,6 +477,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
             "side-error",
         ),
@@ -481,6 +489,7 @@ async fn invalid_orders_get_422_and_nothing_reaches_alpaca() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "forever"),
+                ("order_token", &fresh_token()),
             ],
             "time_in_force-error",
         ),
@@ -515,7 +524,9 @@ async fn a_live_order_needs_its_confirmation() {
             .body
             .contains("I confirm this live order")
     );
+    let token = fresh_token();
     let order = [
+        ("order_token", token.as_str()),
         ("symbol", "MSFT"),
         ("side", "buy"),
         ("qty", "1"),
@@ -556,6 +567,7 @@ async fn alpacas_refusal_is_shown_in_an_alert() {
                 ("order_type", "market"),
                 ("limit_price", ""),
                 ("time_in_force", "day"),
+                ("order_token", &fresh_token()),
             ],
         )
         .await;

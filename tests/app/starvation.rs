@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 
 use crate::{
     credentials::enroll,
-    helpers::{Options, TestApp, Visitor, idle_in_transaction, wait_until},
+    helpers::{Options, TestApp, Visitor, fresh_token, idle_in_transaction, wait_until},
     portfolio::seed_credential,
 };
 
@@ -213,6 +213,7 @@ async fn twenty_four_hung_orders_do_not_starve_another_organization() {
                         ("qty", "1"),
                         ("order_type", "market"),
                         ("time_in_force", "day"),
+                        ("order_token", &fresh_token()),
                     ],
                 )
                 .await

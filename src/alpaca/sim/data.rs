@@ -4,9 +4,9 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-/// Symbols the simulator knows, with exchange, current price and previous
-/// close. Prices are in whole even cents so that half-share quantities still
-/// give whole-cent market values.
+/// Symbols accounts are generated from, with exchange, current price and
+/// previous close. Prices are in whole even cents so that half-share
+/// quantities still give whole-cent market values.
 pub const SYMBOLS: [(&str, &str, i64, i64); 10] = [
     ("AAPL", "NASDAQ", 22752, 22518),
     ("MSFT", "NASDAQ", 41526, 41804),
@@ -19,6 +19,86 @@ pub const SYMBOLS: [(&str, &str, i64, i64); 10] = [
     ("META", "NASDAQ", 52184, 51522),
     ("AMD", "NASDAQ", 15266, 15504),
 ];
+
+/// A whole-share-only stock (orders for fractions or dollar amounts are refused).
+pub const WHOLE_SHARES_ONLY: (&str, &str, i64, i64) = ("ACME", "NYSE", 4200, 4150);
+
+/// A delisted stock Alpaca cannot price or trade; accounts whose key id
+/// contains `NOPRICE` hold some, reported with `null` prices.
+pub const UNPRICED: &str = "LEHMQ";
+
+/// Quarterly dividend per share, in hundredths of a cent, of the symbols that pay one.
+const DIVIDENDS: [(&str, i64); 6] = [
+    ("AAPL", 2500),
+    ("MSFT", 8300),
+    ("SPY", 17500),
+    ("QQQ", 7400),
+    ("ACME", 3000),
+    ("NVDA", 100),
+];
+
+/// What the simulator says about one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssetInfo {
+    /// Ticker symbol.
+    pub symbol: &'static str,
+    /// Listing exchange.
+    pub exchange: &'static str,
+    /// Official-sounding name.
+    pub name: &'static str,
+    /// Whether orders are accepted.
+    pub tradable: bool,
+    /// Whether fractions and dollar amounts are accepted.
+    pub fractionable: bool,
+}
+
+/// Every asset the simulator knows.
+pub fn asset(symbol: &str) -> Option<AssetInfo> {
+    let name = |s: &str| match s {
+        "AAPL" => "Apple Inc. Common Stock",
+        "MSFT" => "Microsoft Corporation Common Stock",
+        "NVDA" => "NVIDIA Corporation Common Stock",
+        "AMZN" => "Amazon.com, Inc. Common Stock",
+        "GOOGL" => "Alphabet Inc. Class A Common Stock",
+        "TSLA" => "Tesla, Inc. Common Stock",
+        "SPY" => "SPDR S&P 500 ETF Trust",
+        "QQQ" => "Invesco QQQ Trust, Series 1",
+        "META" => "Meta Platforms, Inc. Class A Common Stock",
+        "AMD" => "Advanced Micro Devices, Inc. Common Stock",
+        _ => "",
+    };
+    match symbol {
+        "ACME" => Some(AssetInfo {
+            symbol: WHOLE_SHARES_ONLY.0,
+            exchange: WHOLE_SHARES_ONLY.1,
+            name: "Acme Corporation Common Stock",
+            tradable: true,
+            fractionable: false,
+        }),
+        UNPRICED => Some(AssetInfo {
+            symbol: UNPRICED,
+            exchange: "OTC",
+            name: "Lehman Brothers Holdings Inc. (delisted)",
+            tradable: false,
+            fractionable: false,
+        }),
+        _ => row(symbol).map(|row| AssetInfo {
+            symbol: row.0,
+            exchange: row.1,
+            name: name(row.0),
+            tradable: true,
+            fractionable: true,
+        }),
+    }
+}
+
+/// Quarterly dividend per share, if the symbol pays one.
+pub fn dividend(symbol: &str) -> Option<Decimal> {
+    DIVIDENDS
+        .iter()
+        .find(|(s, _)| *s == symbol)
+        .map(|(_, v)| Decimal::new(*v, 4))
+}
 
 /// 64-bit FNV-1a: stable across Rust versions and platforms.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
@@ -63,10 +143,14 @@ impl SplitMix {
 }
 
 fn row(symbol: &str) -> Option<&'static (&'static str, &'static str, i64, i64)> {
-    SYMBOLS.iter().find(|(s, ..)| *s == symbol)
+    SYMBOLS
+        .iter()
+        .chain(std::iter::once(&WHOLE_SHARES_ONLY))
+        .find(|(s, ..)| *s == symbol)
 }
 
-/// Simulated current price of a symbol.
+/// The simulator's starting price of a symbol (`None` for unknown symbols
+/// and for the unpriced one); `Simulator::set_price` moves it.
 pub fn price(symbol: &str) -> Option<Decimal> {
     row(symbol).map(|r| Decimal::new(r.2, 2))
 }
@@ -78,7 +162,7 @@ pub fn lastday_price(symbol: &str) -> Option<Decimal> {
 
 /// Listing exchange of a symbol.
 pub fn exchange(symbol: &str) -> &'static str {
-    row(symbol).map(|r| r.1).unwrap_or("NASDAQ")
+    asset(symbol).map(|a| a.exchange).unwrap_or("NASDAQ")
 }
 
 /// Deterministic asset id of a symbol.
@@ -125,6 +209,16 @@ mod tests {
     fn fnv_is_stable() {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn the_asset_table_knows_whole_share_and_untradable_assets() {
+        assert!(asset("AAPL").is_some_and(|a| a.tradable && a.fractionable));
+        assert!(asset("ACME").is_some_and(|a| a.tradable && !a.fractionable));
+        assert!(asset("LEHMQ").is_some_and(|a| !a.tradable));
+        assert_eq!(price("LEHMQ"), None);
+        assert_eq!(price("ACME"), Some(Decimal::new(4200, 2)));
+        assert!(asset("ZZZZ").is_none());
     }
 
     #[test]

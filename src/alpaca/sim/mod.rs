@@ -15,22 +15,18 @@
 //! `[A-Za-z0-9/+=_-]`. Otherwise: 401
 //! `{"code":40110000,"message":"request is not authorized"}`. Key ids starting
 //! with `PK` are paper keys and only work under `/paper`; any other prefix
-//! (e.g. `AK`) is a live key and only works under `/live`. The wrong side
-//! answers the same 401. Any syntactically valid secret is accepted.
+//! (e.g. `AK`) is a live key and only works under `/live`.
 //!
 //! # Account identity (key rotation rule)
 //!
 //! The account is derived deterministically from the environment and the key
-//! id **without its last four characters**. Key ids that differ only in the
-//! last four characters therefore belong to the same account (this is how
-//! tests rotate keys and keep the account); any other difference gives a
-//! different account, with a different id, account number (`PA` + 10 digits
-//! on paper, `LA` + 10 digits on live), cash and positions.
+//! id **without its last four characters**: key ids that differ only there
+//! belong to the same account. A key id containing `NOPRICE` also holds 100
+//! shares of `LEHMQ`, a delisted asset reported with `null` prices.
 //!
 //! # Fault keys
 //!
-//! The last four characters of the key id select a fault, on every endpoint
-//! (after the authentication checks above):
+//! The last four characters of the key id select a fault ([`faults::Fault`]):
 //!
 //! | last 4 | response |
 //! |--------|----------|
@@ -40,34 +36,36 @@
 //! | `0500` | 500 with a plain-text body |
 //! | `HANG` | never answers (sleeps for an hour) |
 //! | `SLOW` | answers normally after 2 seconds |
+//! | `STRS` | answers normally, every JSON number sent as a string |
+//! | `JUNK` | 200 with an HTML page, not JSON |
+//! | `HUGE` | 200 with a 256 MB body, streamed |
+//! | `LOST` | places orders, but `POST /v2/orders` never answers |
+//! | `DARK` | like `LOST`, and `GET /v2/orders:by_client_order_id` never answers |
 //!
-//! # Data
+//! # Market
 //!
-//! Each account has cash, 2–5 positions drawn from [`SYMBOLS`] (whole or
-//! half-share quantities), prices fixed per symbol ([`price`]), and:
-//! `market_value = qty × current_price`, `unrealized_pl = market_value −
-//! cost_basis`, `equity = cash + Σ market_value`, `buying_power = 2 × cash`,
-//! and a fixed `last_equity` (Σ at the previous close) so the day change is
-//! non-zero. Portfolio history (`period` `ND`/`NW`/`NM`/`NA`, i.e. 5, 21, 63
-//! or 252 points for 1W/1M/3M/1A; `timeframe=1D` only) is a deterministic
-//! daily series in seconds ending at the current equity, as JSON numbers; the
-//! first point's `profit_loss_pct` is `null`, and series longer than 63 points
-//! start with three all-`null` points.
+//! Assets: the ten symbols of [`SYMBOLS`], `ACME` (whole shares only) and
+//! `LEHMQ` (inactive, not tradable, unpriced). Prices are fixed until moved
+//! with [`Simulator::set_price`] (or `POST /sim/price?symbol=…&price=…`);
+//! orders match as described in [`orders`]. Orders fill whatever the time;
+//! `GET /v2/clock` reports regular hours (9:30–16:00 US/Eastern, weekdays).
 //!
 //! # Orders
 //!
-//! `POST /v2/orders` validates like Alpaca (422 `{"code":42210000,...}`), and
-//! answers 403 `{"code":40310000,"message":"insufficient buying power"}` for a
-//! buy costing more than the buying power (or an "insufficient qty" 403 for a
-//! sell beyond the shares held). Market orders fill at once at the simulated
-//! price and move cash and positions; limit orders rest as `new` until
-//! cancelled. `DELETE /v2/orders/{id}` answers 204 for an open order of the
-//! account, 404 for an unknown order or another account's, 422 when already
-//! filled or cancelled. Every order body received after authentication is
-//! recorded ([`Simulator::order_requests`]).
+//! `POST /v2/orders` validates like Alpaca ([`validate`]): 422
+//! `{"code":42210000,...}`, 422 `{"code":40010001,"message":"client_order_id
+//! must be unique"}` for a client order id the account used before, 403
+//! `{"code":40310000,...}` beyond buying power or shares held. Every body
+//! received after authentication is recorded ([`Simulator::order_requests`]).
 
+mod activities;
 mod data;
+pub mod faults;
+mod handlers;
+mod order_bodies;
+pub mod orders;
 mod state;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,24 +74,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::alpaca::client::{Environment, KEY_ID_HEADER, SECRET_HEADER};
-use crate::alpaca::models::{OrderType, Side, TimeInForce};
+use crate::domain::Environment;
 
-pub use data::{SYMBOLS, lastday_price, price};
-pub use state::{AccountState, Holding, SimOrder};
-
-use state::order_json;
+pub use data::{SYMBOLS, UNPRICED, lastday_price, price};
+pub use orders::SimOrder;
+pub use state::{AccountState, Holding};
 
 /// Simulator settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -128,14 +121,38 @@ pub struct RecordedOrder {
     pub limit_price: Option<String>,
 }
 
+impl RecordedOrder {
+    /// Any field as text, `.`-separated for nested ones (`take_profit.limit_price`).
+    pub fn field(&self, path: &str) -> Option<String> {
+        let mut value = &self.body;
+        for part in path.split('.') {
+            value = value.get(part)?;
+        }
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
 type AccountKey = (Environment, String);
+
+#[derive(Debug)]
+struct Market {
+    prices: state::Prices,
+    accounts: HashMap<AccountKey, AccountState>,
+}
 
 #[derive(Debug)]
 struct Inner {
     options: SimOptions,
-    accounts: Mutex<HashMap<AccountKey, AccountState>>,
+    market: Mutex<Market>,
     recorded: Mutex<Vec<RecordedOrder>>,
+    calls: Mutex<Vec<String>>,
     requests: AtomicU64,
+    streamed: AtomicU64,
 }
 
 /// The simulator: shared state behind an `Arc`, cheap to clone.
@@ -176,9 +193,14 @@ impl Simulator {
         Self {
             inner: Arc::new(Inner {
                 options,
-                accounts: Mutex::new(HashMap::new()),
+                market: Mutex::new(Market {
+                    prices: state::initial_prices(),
+                    accounts: HashMap::new(),
+                }),
                 recorded: Mutex::new(Vec::new()),
+                calls: Mutex::new(Vec::new()),
                 requests: AtomicU64::new(0),
+                streamed: AtomicU64::new(0),
             }),
         }
     }
@@ -203,6 +225,29 @@ impl Simulator {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
+    /// How many requests were `METHOD /path` (`/paper` or `/live` left out),
+    /// e.g. `calls("GET", "/v2/assets/AAPL")`.
+    pub fn calls(&self, method: &str, path: &str) -> usize {
+        let wanted = format!("{method} {path}");
+        lock(&self.inner.calls)
+            .iter()
+            .filter(|c| **c == wanted)
+            .count()
+    }
+
+    fn log_call(&self, method: &str, path: &str) {
+        let path = path
+            .strip_prefix("/paper")
+            .or_else(|| path.strip_prefix("/live"))
+            .unwrap_or(path);
+        lock(&self.inner.calls).push(format!("{method} {path}"));
+    }
+
+    /// Bytes of `HUGE` bodies handed to the network so far.
+    pub fn bytes_streamed(&self) -> u64 {
+        self.inner.streamed.load(Ordering::Relaxed)
+    }
+
     /// Current state of the account a key id maps to (created on demand), or
     /// `None` for a malformed key id. The environment follows the key prefix.
     pub fn account(&self, key_id: &str) -> Option<AccountState> {
@@ -210,8 +255,21 @@ impl Simulator {
             return None;
         }
         let env = key_environment(key_id);
-        let stem = key_stem(key_id);
-        Some(self.with_account(env, stem, |a| a.clone()))
+        Some(self.with_account(env, key_stem(key_id), |a| a.clone()))
+    }
+
+    /// Moves `symbol` to `price` and lets every account's orders react.
+    pub fn set_price(&self, symbol: &str, price: Decimal) {
+        let now = OffsetDateTime::now_utc();
+        let mut market = lock(&self.inner.market);
+        let mut prices = (*market.prices).clone();
+        prices.insert(symbol.to_owned(), price);
+        market.prices = Arc::new(prices);
+        let prices = market.prices.clone();
+        for account in market.accounts.values_mut() {
+            account.prices = prices.clone();
+            account.match_symbol(symbol, now);
+        }
     }
 
     fn with_account<R>(
@@ -220,10 +278,12 @@ impl Simulator {
         stem: &str,
         f: impl FnOnce(&mut AccountState) -> R,
     ) -> R {
-        let mut accounts = lock(&self.inner.accounts);
-        let account = accounts
+        let mut market = lock(&self.inner.market);
+        let prices = market.prices.clone();
+        let account = market
+            .accounts
             .entry((env, stem.to_owned()))
-            .or_insert_with(|| AccountState::generate(env, stem));
+            .or_insert_with(|| AccountState::generate(env, stem, prices));
         f(account)
     }
 }
@@ -239,24 +299,49 @@ struct Ctx {
     env: Environment,
 }
 
-/// The simulator's axum router (`/paper/v2/...` and `/live/v2/...`).
+/// The simulator's axum router (`/paper/v2/...`, `/live/v2/...`, `/sim/price`).
 pub fn router(sim: Simulator) -> Router {
     let side = |env: Environment| {
+        let ctx = Ctx {
+            sim: sim.clone(),
+            env,
+        };
         Router::new()
-            .route("/v2/account", get(get_account))
-            .route("/v2/positions", get(get_positions))
-            .route("/v2/orders", get(list_orders).post(post_order))
-            .route("/v2/orders/{id}", delete(cancel_order))
-            .route("/v2/account/portfolio/history", get(get_history))
-            .with_state(Ctx {
-                sim: sim.clone(),
-                env,
-            })
+            .route("/v2/account", get(handlers::account))
+            .route(
+                "/v2/positions",
+                get(handlers::positions).delete(handlers::close_all),
+            )
+            .route("/v2/positions/{symbol}", delete(handlers::close_position))
+            .route(
+                "/v2/orders",
+                get(handlers::list_orders)
+                    .post(handlers::post_order)
+                    .delete(handlers::cancel_all),
+            )
+            .route(
+                "/v2/orders:by_client_order_id",
+                get(handlers::by_client_order_id),
+            )
+            .route("/v2/orders/{id}", delete(handlers::cancel_order))
+            .route("/v2/account/portfolio/history", get(handlers::history))
+            .route("/v2/account/activities", get(handlers::activities))
+            .route("/v2/assets/{symbol}", get(handlers::asset))
+            .route("/v2/clock", get(handlers::clock))
+            .route_layer(from_fn_with_state(ctx.clone(), faults::gate))
+            .with_state(ctx)
     };
     let counter = sim.clone();
     Router::new()
         .nest("/paper", side(Environment::Paper))
         .nest("/live", side(Environment::Live))
+        .route(
+            "/sim/price",
+            post(handlers::set_price).with_state(Ctx {
+                sim: sim.clone(),
+                env: Environment::Paper,
+            }),
+        )
         .fallback(move || {
             let counter = counter.clone();
             async move {
@@ -291,388 +376,6 @@ fn api_error(status: StatusCode, code: u64, message: &str) -> Response {
         axum::Json(json!({"code": code, "message": message})),
     )
         .into_response()
-}
-
-fn unauthorized() -> Response {
-    api_error(
-        StatusCode::UNAUTHORIZED,
-        40110000,
-        "request is not authorized",
-    )
-}
-
-/// Counts the request, applies latency, authenticates and applies faults.
-/// Returns the account stem on success.
-async fn gate(ctx: &Ctx, headers: &HeaderMap) -> Result<String, Response> {
-    ctx.sim.inner.requests.fetch_add(1, Ordering::Relaxed);
-    let latency = ctx.sim.inner.options.latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(key_id), Some(secret)) = (header(KEY_ID_HEADER), header(SECRET_HEADER)) else {
-        return Err(unauthorized());
-    };
-    if !valid_key_id(key_id) || !valid_secret(secret) || key_environment(key_id) != ctx.env {
-        return Err(unauthorized());
-    }
-    let fault = &key_id[key_id.len() - 4..];
-    match fault {
-        "0401" => return Err(unauthorized()),
-        "0403" => {
-            return Err((
-                StatusCode::FORBIDDEN,
-                axum::Json(json!({"message": "forbidden"})),
-            )
-                .into_response());
-        }
-        "0429" => {
-            return Err(api_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                42910000,
-                "rate limit exceeded",
-            ));
-        }
-        "0500" => {
-            return Err(
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
-            );
-        }
-        "HANG" => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return Err(StatusCode::GATEWAY_TIMEOUT.into_response());
-        }
-        "SLOW" => tokio::time::sleep(Duration::from_secs(2)).await,
-        _ => {}
-    }
-    Ok(key_stem(key_id).to_owned())
-}
-
-async fn get_account(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    match gate(&ctx, &headers).await {
-        Ok(stem) => {
-            axum::Json(ctx.sim.with_account(ctx.env, &stem, |a| a.account_json())).into_response()
-        }
-        Err(r) => r,
-    }
-}
-
-async fn get_positions(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    match gate(&ctx, &headers).await {
-        Ok(stem) => {
-            axum::Json(ctx.sim.with_account(ctx.env, &stem, |a| a.positions_json())).into_response()
-        }
-        Err(r) => r,
-    }
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<String>,
-    direction: Option<String>,
-}
-
-async fn list_orders(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    let stem = match gate(&ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let status = q.status.as_deref().unwrap_or("open");
-    if !matches!(status, "open" | "closed" | "all") {
-        return api_error(StatusCode::UNPROCESSABLE_ENTITY, 42210000, "invalid status");
-    }
-    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
-        None => 50,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => {
-            return api_error(StatusCode::UNPROCESSABLE_ENTITY, 42210000, "invalid limit");
-        }
-    };
-    let ascending = match q.direction.as_deref() {
-        None | Some("desc") => false,
-        Some("asc") => true,
-        Some(_) => {
-            return api_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                42210000,
-                "invalid direction",
-            );
-        }
-    };
-    let body = ctx.sim.with_account(ctx.env, &stem, |a| {
-        let matching = a.orders.iter().filter(|o| match status {
-            "open" => o.is_open(),
-            "closed" => !o.is_open(),
-            _ => true,
-        });
-        let list: Vec<Value> = if ascending {
-            matching.take(limit).map(order_json).collect()
-        } else {
-            let mut all: Vec<&SimOrder> = matching.collect();
-            all.reverse();
-            all.into_iter().take(limit).map(order_json).collect()
-        };
-        Value::Array(list)
-    });
-    axum::Json(body).into_response()
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    period: Option<String>,
-    timeframe: Option<String>,
-}
-
-fn period_points(period: &str) -> Option<usize> {
-    let split = period.len().checked_sub(1)?;
-    let (n, unit) = period.split_at(split);
-    let n: usize = n.parse().ok().filter(|n| *n > 0)?;
-    let per = match unit {
-        "D" => 1,
-        "W" => 5,
-        "M" => 21,
-        "A" => 252,
-        _ => return None,
-    };
-    Some((n * per).min(2520))
-}
-
-async fn get_history(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Query(q): Query<HistoryQuery>,
-) -> Response {
-    let stem = match gate(&ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Some(points) = period_points(q.period.as_deref().unwrap_or("1M")) else {
-        return api_error(StatusCode::UNPROCESSABLE_ENTITY, 42210000, "invalid period");
-    };
-    if q.timeframe.as_deref().unwrap_or("1D") != "1D" {
-        return api_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            42210000,
-            "invalid timeframe",
-        );
-    }
-    let now = OffsetDateTime::now_utc();
-    let body = ctx
-        .sim
-        .with_account(ctx.env, &stem, |a| a.history_json(points, now));
-    axum::Json(body).into_response()
-}
-
-fn text_field(body: &Value, name: &str) -> Option<String> {
-    match body.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn valid_symbol(symbol: &str) -> bool {
-    (1..=10).contains(&symbol.len()) && symbol.bytes().all(|b| b.is_ascii_uppercase() || b == b'.')
-}
-
-struct Validated {
-    symbol: String,
-    qty: Decimal,
-    side: Side,
-    order_type: OrderType,
-    time_in_force: TimeInForce,
-    limit_price: Option<Decimal>,
-    client_order_id: Option<String>,
-}
-
-fn validate_order(body: &Value) -> Result<Validated, &'static str> {
-    if !body.is_object() {
-        return Err("request body format is invalid");
-    }
-    let symbol = text_field(body, "symbol").ok_or("symbol is required")?;
-    if !valid_symbol(&symbol) {
-        return Err("invalid symbol");
-    }
-    let qty = text_field(body, "qty").ok_or("qty is required")?;
-    let qty = crate::alpaca::models::dec::parse(&qty).ok_or("invalid qty")?;
-    if qty <= Decimal::ZERO {
-        return Err("qty must be > 0");
-    }
-    let side = text_field(body, "side")
-        .and_then(|s| match s.as_str() {
-            "buy" => Some(Side::Buy),
-            "sell" => Some(Side::Sell),
-            _ => None,
-        })
-        .ok_or("invalid side")?;
-    let order_type = text_field(body, "type")
-        .and_then(|s| match s.as_str() {
-            "market" => Some(OrderType::Market),
-            "limit" => Some(OrderType::Limit),
-            _ => None,
-        })
-        .ok_or("invalid order type")?;
-    let time_in_force = text_field(body, "time_in_force")
-        .and_then(|s| match s.as_str() {
-            "day" => Some(TimeInForce::Day),
-            "gtc" => Some(TimeInForce::Gtc),
-            _ => None,
-        })
-        .ok_or("invalid time_in_force")?;
-    let limit_price = match body.get("limit_price") {
-        None | Some(Value::Null) => None,
-        Some(_) => {
-            let text = text_field(body, "limit_price").ok_or("invalid limit_price")?;
-            Some(crate::alpaca::models::dec::parse(&text).ok_or("invalid limit_price")?)
-        }
-    };
-    match (order_type, limit_price) {
-        (OrderType::Limit, None) => return Err("limit orders require limit_price"),
-        (OrderType::Market, Some(_)) => {
-            return Err("market orders must not have limit_price");
-        }
-        (OrderType::Limit, Some(p)) if p <= Decimal::ZERO => {
-            return Err("limit_price must be > 0");
-        }
-        _ => {}
-    }
-    if price(&symbol).is_none() {
-        return Err("asset not found");
-    }
-    Ok(Validated {
-        symbol,
-        qty,
-        side,
-        order_type,
-        time_in_force,
-        limit_price,
-        client_order_id: text_field(body, "client_order_id"),
-    })
-}
-
-async fn post_order(State(ctx): State<Ctx>, headers: HeaderMap, raw: Bytes) -> Response {
-    let stem = match gate(&ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let parsed: Option<Value> = serde_json::from_slice(&raw).ok();
-    let body = parsed
-        .clone()
-        .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&raw).into_owned()));
-
-    let (account_number, response) = ctx.sim.with_account(ctx.env, &stem, |account| {
-        let response = match parsed.as_ref() {
-            None => api_error(
-                StatusCode::BAD_REQUEST,
-                40010000,
-                "request body format is invalid",
-            ),
-            Some(value) => match validate_order(value) {
-                Err(message) => api_error(StatusCode::UNPROCESSABLE_ENTITY, 42210000, message),
-                Ok(order) => place(account, order),
-            },
-        };
-        (account.account_number.clone(), response)
-    });
-
-    lock(&ctx.sim.inner.recorded).push(RecordedOrder {
-        env: ctx.env,
-        account_number,
-        status: response.status().as_u16(),
-        symbol: text_field(&body, "symbol"),
-        side: text_field(&body, "side"),
-        qty: text_field(&body, "qty"),
-        order_type: text_field(&body, "type"),
-        time_in_force: text_field(&body, "time_in_force"),
-        limit_price: text_field(&body, "limit_price"),
-        body,
-    });
-    response
-}
-
-fn place(account: &mut AccountState, order: Validated) -> Response {
-    let market = price(&order.symbol).unwrap_or_default();
-    let reference = order.limit_price.unwrap_or(market);
-    match order.side {
-        Side::Buy => {
-            if order.qty * reference > account.buying_power() {
-                return api_error(StatusCode::FORBIDDEN, 40310000, "insufficient buying power");
-            }
-        }
-        Side::Sell => {
-            let available = account.qty_held(&order.symbol) - account.qty_reserved(&order.symbol);
-            if order.qty > available {
-                let message = format!(
-                    "insufficient qty available for order (requested: {}, available: {})",
-                    order.qty.normalize(),
-                    available.normalize()
-                );
-                return api_error(StatusCode::FORBIDDEN, 40310000, &message);
-            }
-        }
-    }
-    let now = OffsetDateTime::now_utc();
-    let id = Uuid::new_v4();
-    let mut sim_order = SimOrder {
-        id,
-        client_order_id: order
-            .client_order_id
-            .unwrap_or_else(|| Uuid::new_v4().to_string()),
-        created_at: now,
-        symbol: order.symbol,
-        qty: order.qty,
-        side: order.side,
-        order_type: order.order_type,
-        time_in_force: order.time_in_force,
-        limit_price: order.limit_price,
-        status: "new".to_owned(),
-        filled_avg_price: None,
-        filled_at: None,
-        canceled_at: None,
-    };
-    if order.order_type == OrderType::Market {
-        account.apply_fill(&sim_order.symbol, sim_order.side, sim_order.qty, market);
-        sim_order.status = "filled".to_owned();
-        sim_order.filled_avg_price = Some(market);
-        sim_order.filled_at = Some(now);
-    }
-    let body = order_json(&sim_order);
-    account.orders.push(sim_order);
-    axum::Json(body).into_response()
-}
-
-async fn cancel_order(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let stem = match gate(&ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return api_error(StatusCode::NOT_FOUND, 40410000, "order not found");
-    };
-    ctx.sim.with_account(ctx.env, &stem, |a| {
-        match a.orders.iter_mut().find(|o| o.id == id) {
-            None => api_error(StatusCode::NOT_FOUND, 40410000, "order not found"),
-            Some(o) if !o.is_open() => {
-                let message = format!("order is already in \"{}\" state", o.status);
-                api_error(StatusCode::UNPROCESSABLE_ENTITY, 42210000, &message)
-            }
-            Some(o) => {
-                o.status = "canceled".to_owned();
-                o.canceled_at = Some(OffsetDateTime::now_utc());
-                StatusCode::NO_CONTENT.into_response()
-            }
-        }
-    })
 }
 
 #[cfg(test)]

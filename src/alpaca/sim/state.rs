@@ -1,4 +1,7 @@
-//! In-memory account state of the simulator and the pure logic acting on it.
+//! In-memory account state of the simulator: generation from the key, the
+//! account, positions and history bodies, and fills.
+
+use std::{collections::HashMap, sync::Arc};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
@@ -6,9 +9,24 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, Duration as TimeDuration, OffsetDateTime, Weekday, macros::datetime};
 use uuid::Uuid;
 
-use crate::alpaca::client::Environment;
-use crate::alpaca::models::{OrderType, Side, TimeInForce};
+use crate::alpaca::sim::activities::SimActivity;
 use crate::alpaca::sim::data::{self, SplitMix, fnv1a};
+use crate::alpaca::sim::orders::SimOrder;
+use crate::domain::{Environment, Side};
+
+/// Current prices by symbol, shared by every account of one simulator.
+pub type Prices = Arc<HashMap<String, Decimal>>;
+
+/// The starting prices.
+pub fn initial_prices() -> Prices {
+    Arc::new(
+        data::SYMBOLS
+            .iter()
+            .chain(std::iter::once(&data::WHOLE_SHARES_ONLY))
+            .map(|(symbol, _, cents, _)| ((*symbol).to_owned(), Decimal::new(*cents, 2)))
+            .collect(),
+    )
+}
 
 /// One holding of a simulated account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,44 +37,6 @@ pub struct Holding {
     pub qty: Decimal,
     /// Average entry price.
     pub avg_entry_price: Decimal,
-}
-
-/// One order of a simulated account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimOrder {
-    /// Order id.
-    pub id: Uuid,
-    /// Client order id.
-    pub client_order_id: String,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Symbol.
-    pub symbol: String,
-    /// Quantity.
-    pub qty: Decimal,
-    /// Side.
-    pub side: Side,
-    /// Type.
-    pub order_type: OrderType,
-    /// Time in force.
-    pub time_in_force: TimeInForce,
-    /// Limit price (limit orders).
-    pub limit_price: Option<Decimal>,
-    /// `new`, `filled` or `canceled`.
-    pub status: String,
-    /// Fill price, once filled.
-    pub filled_avg_price: Option<Decimal>,
-    /// Fill time, once filled.
-    pub filled_at: Option<OffsetDateTime>,
-    /// Cancel time, once cancelled.
-    pub canceled_at: Option<OffsetDateTime>,
-}
-
-impl SimOrder {
-    /// Whether the order is still open.
-    pub fn is_open(&self) -> bool {
-        self.status == "new"
-    }
 }
 
 /// State of one simulated account.
@@ -76,27 +56,34 @@ pub struct AccountState {
     pub last_equity: Decimal,
     /// Holdings, by symbol.
     pub positions: Vec<Holding>,
-    /// Orders, oldest first.
+    /// Orders (legs included), oldest first.
     pub orders: Vec<SimOrder>,
-    seed: u64,
+    /// Activities, oldest first.
+    pub activities: Vec<SimActivity>,
+    /// The simulator's current prices.
+    pub prices: Prices,
+    pub(super) seed: u64,
 }
 
-fn ts(t: OffsetDateTime) -> Value {
+/// An RFC 3339 time as JSON.
+pub fn ts(t: OffsetDateTime) -> Value {
     t.format(&Rfc3339).map(Value::String).unwrap_or(Value::Null)
 }
 
-fn opt_ts(t: Option<OffsetDateTime>) -> Value {
+/// An optional time as JSON (`null` when absent).
+pub fn opt_ts(t: Option<OffsetDateTime>) -> Value {
     t.map(ts).unwrap_or(Value::Null)
 }
 
-fn round_cents(d: Decimal) -> Decimal {
+/// Rounds to cents, half away from zero.
+pub fn round_cents(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
 impl AccountState {
     /// Deterministically creates the account identified by `stem` (the key id
     /// without its last four characters) in `env`.
-    pub fn generate(env: Environment, stem: &str) -> Self {
+    pub fn generate(env: Environment, stem: &str, prices: Prices) -> Self {
         let seed = fnv1a(format!("{}:{stem}", env.as_str()).as_bytes());
         let mut rng = SplitMix::new(seed);
         let prefix = match env {
@@ -114,7 +101,7 @@ impl AccountState {
 
         let mut symbols: Vec<&str> = data::SYMBOLS.iter().map(|r| r.0).collect();
         let count = 2 + rng.below(4) as usize;
-        let mut positions = Vec::with_capacity(count);
+        let mut positions = Vec::with_capacity(count + 1);
         for i in 0..count {
             let j = i + rng.below((symbols.len() - i) as u64) as usize;
             symbols.swap(i, j);
@@ -136,13 +123,20 @@ impl AccountState {
                 avg_entry_price: Decimal::new(cents.max(2), 2),
             });
         }
+        if stem.contains("NOPRICE") {
+            positions.push(Holding {
+                symbol: data::UNPRICED.to_owned(),
+                qty: Decimal::from(100),
+                avg_entry_price: Decimal::new(325, 2),
+            });
+        }
         positions.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         let last_equity = cash
             + positions
                 .iter()
                 .map(|h| h.qty * data::lastday_price(&h.symbol).unwrap_or_default())
                 .sum::<Decimal>();
-        Self {
+        let mut account = Self {
             env,
             id,
             account_number,
@@ -151,15 +145,24 @@ impl AccountState {
             last_equity,
             positions,
             orders: Vec::new(),
+            activities: Vec::new(),
+            prices,
             seed,
-        }
+        };
+        account.activities = account.past_activities();
+        account
     }
 
-    /// Σ market value of all positions.
+    /// The current price of `symbol`, if the simulator prices it.
+    pub fn price(&self, symbol: &str) -> Option<Decimal> {
+        self.prices.get(symbol).copied()
+    }
+
+    /// Σ market value of all priced positions.
     pub fn long_market_value(&self) -> Decimal {
         self.positions
             .iter()
-            .map(|h| h.qty * data::price(&h.symbol).unwrap_or_default())
+            .filter_map(|h| Some(h.qty * self.price(&h.symbol)?))
             .sum()
     }
 
@@ -220,51 +223,72 @@ impl AccountState {
         })
     }
 
+    /// One position's body; an asset the simulator cannot price gets `null`
+    /// prices, as Alpaca documents for such assets.
+    pub fn position_json(&self, h: &Holding) -> Value {
+        let cost_basis = h.qty * h.avg_entry_price;
+        let common = json!({
+            "asset_id": data::asset_id(&h.symbol),
+            "symbol": h.symbol,
+            "exchange": data::exchange(&h.symbol),
+            "asset_class": "us_equity",
+            "asset_marginable": true,
+            "qty": data::quantity(h.qty),
+            "qty_available": data::quantity(h.qty - self.qty_reserved(&h.symbol)),
+            "avg_entry_price": data::money(h.avg_entry_price),
+            "side": "long",
+            "cost_basis": data::money(cost_basis),
+        });
+        let Value::Object(mut body) = common else {
+            return Value::Null;
+        };
+        let prices = match (self.price(&h.symbol), data::lastday_price(&h.symbol)) {
+            (Some(price), Some(lastday)) => {
+                let market_value = h.qty * price;
+                let pl = market_value - cost_basis;
+                let plpc = pl.checked_div(cost_basis).unwrap_or_default();
+                let intraday = h.qty * (price - lastday);
+                let intraday_pc = (price - lastday).checked_div(lastday).unwrap_or_default();
+                json!({
+                    "market_value": data::money(market_value),
+                    "unrealized_pl": data::money(pl),
+                    "unrealized_plpc": data::ratio(plpc),
+                    "unrealized_intraday_pl": data::money(intraday),
+                    "unrealized_intraday_plpc": data::ratio(intraday_pc),
+                    "current_price": data::money(price),
+                    "lastday_price": data::money(lastday),
+                    "change_today": data::ratio(intraday_pc)
+                })
+            }
+            _ => json!({
+                "market_value": null, "unrealized_pl": null, "unrealized_plpc": null,
+                "unrealized_intraday_pl": null, "unrealized_intraday_plpc": null,
+                "current_price": null, "lastday_price": null, "change_today": null
+            }),
+        };
+        if let Value::Object(prices) = prices {
+            body.extend(prices);
+        }
+        Value::Object(body)
+    }
+
     /// `GET /v2/positions` body.
     pub fn positions_json(&self) -> Value {
         Value::Array(
             self.positions
                 .iter()
-                .map(|h| {
-                    let price = data::price(&h.symbol).unwrap_or_default();
-                    let lastday = data::lastday_price(&h.symbol).unwrap_or_default();
-                    let market_value = h.qty * price;
-                    let cost_basis = h.qty * h.avg_entry_price;
-                    let pl = market_value - cost_basis;
-                    let plpc = pl.checked_div(cost_basis).unwrap_or_default();
-                    let intraday = h.qty * (price - lastday);
-                    let intraday_pc = (price - lastday).checked_div(lastday).unwrap_or_default();
-                    json!({
-                        "asset_id": data::asset_id(&h.symbol),
-                        "symbol": h.symbol,
-                        "exchange": data::exchange(&h.symbol),
-                        "asset_class": "us_equity",
-                        "asset_marginable": true,
-                        "qty": data::quantity(h.qty),
-                        "qty_available": data::quantity(h.qty - self.qty_reserved(&h.symbol)),
-                        "avg_entry_price": data::money(h.avg_entry_price),
-                        "side": "long",
-                        "market_value": data::money(market_value),
-                        "cost_basis": data::money(cost_basis),
-                        "unrealized_pl": data::money(pl),
-                        "unrealized_plpc": data::ratio(plpc),
-                        "unrealized_intraday_pl": data::money(intraday),
-                        "unrealized_intraday_plpc": data::ratio(intraday_pc),
-                        "current_price": data::money(price),
-                        "lastday_price": data::money(lastday),
-                        "change_today": data::ratio(intraday_pc)
-                    })
-                })
+                .map(|h| self.position_json(h))
                 .collect(),
         )
     }
 
-    /// Quantity of `symbol` held back by open sell orders.
+    /// Quantity of `symbol` held back by working sell orders (held legs of a
+    /// bracket whose entry has not filled reserve nothing yet).
     pub fn qty_reserved(&self, symbol: &str) -> Decimal {
         self.orders
             .iter()
-            .filter(|o| o.is_open() && o.side == Side::Sell && o.symbol == symbol)
-            .map(|o| o.qty)
+            .filter(|o| o.status == "new" && o.side == Side::Sell && o.symbol == symbol)
+            .map(|o| o.qty.unwrap_or_default())
             .sum()
     }
 
@@ -375,52 +399,4 @@ impl AccountState {
             "timeframe": "1D"
         })
     }
-}
-
-/// Alpaca's order object for a simulated order.
-pub fn order_json(o: &SimOrder) -> Value {
-    let filled_qty = if o.status == "filled" {
-        o.qty
-    } else {
-        Decimal::ZERO
-    };
-    let updated = o.canceled_at.or(o.filled_at).unwrap_or(o.created_at);
-    json!({
-        "id": o.id,
-        "client_order_id": o.client_order_id,
-        "created_at": ts(o.created_at),
-        "updated_at": ts(updated),
-        "submitted_at": ts(o.created_at),
-        "filled_at": opt_ts(o.filled_at),
-        "expired_at": null,
-        "canceled_at": opt_ts(o.canceled_at),
-        "failed_at": null,
-        "replaced_at": null,
-        "replaced_by": null,
-        "replaces": null,
-        "asset_id": data::asset_id(&o.symbol),
-        "symbol": o.symbol,
-        "asset_class": "us_equity",
-        "notional": null,
-        "qty": data::quantity(o.qty),
-        "filled_qty": data::quantity(filled_qty),
-        "filled_avg_price": o.filled_avg_price.map(data::money),
-        "order_class": "",
-        "order_type": o.order_type.as_str(),
-        "type": o.order_type.as_str(),
-        "side": o.side.as_str(),
-        "position_intent": match o.side { Side::Buy => "buy_to_open", Side::Sell => "sell_to_close" },
-        "time_in_force": o.time_in_force.as_str(),
-        "limit_price": o.limit_price.map(data::money),
-        "stop_price": null,
-        "status": o.status,
-        "extended_hours": false,
-        "legs": null,
-        "trail_percent": null,
-        "trail_price": null,
-        "hwm": null,
-        "subtag": null,
-        "source": null,
-        "expires_at": null
-    })
 }
