@@ -308,3 +308,56 @@ async fn rewrap_moves_every_credential_to_the_new_key_while_requests_are_served(
         vault::open(&only_k3, c).unwrap_or_else(|e| panic!("{} does not open: {e}", c.label));
     }
 }
+
+#[tokio::test]
+async fn rewrap_moves_totp_secrets_too_and_second_factor_sign_in_still_works() {
+    let k1 = entry("k1");
+    let (old, old_spec) = keyring(&[&k1]);
+    let app = TestApp::spawn_with_keyring(Options::default(), Arc::new(old)).await;
+    let ada = app.owner("ada@example.com", "Club").await;
+    let (secret, _) = crate::account_security::turn_on_totp(&ada).await;
+    let k2 = entry("k2");
+    let (_, spec) = keyring(&[&k2, &k1]);
+    let mut status = paddock(&app.database, &old_spec);
+    status.args(["keys", "status"]);
+    let (ok, stdout, stderr) = run(status);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("TOTP secrets"), "{stdout}");
+    let mut rewrap = paddock(&app.database, &spec);
+    rewrap.args(["keys", "rewrap"]);
+    let (ok, stdout, stderr) = run(rewrap);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("rewrap done: 1 re-sealed"), "{stdout}");
+    let versions: Vec<String> = sqlx::query_scalar("select seal_key_version from totp")
+        .fetch_all(&app.admin)
+        .await
+        .expect("versions");
+    assert_eq!(versions, ["k2"]);
+
+    // A server holding only the new key still checks the codes.
+    let (only_k2, _) = keyring(&[&k2]);
+    let serving = TestApp::spawn_with_keyring(
+        Options {
+            database: Some(app.database.clone()),
+            ..Options::default()
+        },
+        Arc::new(only_k2),
+    )
+    .await;
+    let v = serving.visitor();
+    assert_eq!(
+        v.sign_in("ada@example.com", crate::helpers::PASSWORD)
+            .await
+            .location(),
+        "/login/2fa"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let code = secret.code_at(now + 30).expect("code");
+    assert_eq!(
+        v.post("/login/2fa", &[("code", &code)]).await.location(),
+        "/portfolio"
+    );
+}
