@@ -188,7 +188,7 @@ pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     sqlx::query(
         "insert into paddock_private.secrets (name, value)
          select name, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
-         from unnest(array['identity', 'unknown_email_salt', 'attestation']) as name
+         from unnest(array['identity', 'unknown_email_salt', 'attestation', 'device']) as name
          on conflict (name) do nothing",
     )
     .execute(admin)
