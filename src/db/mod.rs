@@ -208,6 +208,11 @@ pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     }
     let grants = include_str!("grants.sql").replace("{app}", &quote_ident(app_role));
     let mut tx = admin.begin().await?;
+    // Replicas starting at once would otherwise race on the same catalog rows
+    // ("tuple concurrently updated").
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('paddock.grants', 0))")
+        .execute(&mut *tx)
+        .await?;
     sqlx::raw_sql(&grants)
         .execute(&mut *tx)
         .await

@@ -16,6 +16,7 @@ mod ops;
 mod portfolio;
 mod process;
 mod proxy;
+mod replicas;
 mod resilience;
 mod slow_clients;
 mod starvation;
