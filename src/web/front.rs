@@ -45,7 +45,8 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             if host.is_some_and(|h| url.is_host(h)) {
                 next.run(request).await
             } else {
-                tracing::warn!(
+                // Not a warning: scanners ask for bare addresses all day.
+                tracing::info!(
                     host = host.map(|h| h.chars().take(100).collect::<String>()),
                     "refused a request for another host"
                 );

@@ -9,6 +9,7 @@ mod console;
 mod credentials;
 mod devices;
 mod embedded;
+mod haproxy;
 mod helpers;
 mod input;
 mod isolation;
