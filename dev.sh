@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The two commands of the README, for a fresh Debian/Ubuntu machine with Rust:
 #   ./dev.sh serve [--alpaca-sim]   install PostgreSQL if missing, then run Paddock
-#   ./dev.sh test                   install PostgreSQL, Chromium and chromedriver if missing, then run every test
+#   ./dev.sh test                   install PostgreSQL, Chromium, chromedriver, haproxy and openssl
+#                                   if missing, then run every test
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,6 +41,14 @@ ensure_chromium() {
   fi
 }
 
+# The replica test puts two servers behind Debian's haproxy, with TLS made by openssl.
+ensure_proxy_tools() {
+  local missing=()
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
 case "${1:-}" in
   serve)
     shift
@@ -50,6 +59,7 @@ case "${1:-}" in
     shift
     ensure_postgres
     ensure_chromium
+    ensure_proxy_tools
     exec cargo test "$@"
     ;;
   *)

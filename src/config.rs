@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
-use crate::alpaca::ClientConfig;
+use crate::{alpaca::ClientConfig, net::TrustedProxies};
 
 /// Whether this is a developer's machine or a real deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,8 @@ pub struct Settings {
     pub signup: SignupMode,
     /// The public origin (`PADDOCK_PUBLIC_URL`), e.g. `https://paddock.example.org`.
     pub public_url: Option<PublicUrl>,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: TrustedProxies,
     /// Where `/metrics` is served; `None` (the default): nowhere.
     pub metrics_bind: Option<SocketAddr>,
     pub log_format: LogFormat,
@@ -121,6 +123,38 @@ impl PublicUrl {
             host: host.to_ascii_lowercase(),
             port,
         })
+    }
+
+    /// The port, with the scheme's default filled in.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(if self.https { 443 } else { 80 })
+    }
+
+    /// The origin as browsers send it in `Origin`: `https://host[:port]`.
+    pub fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        match self.port {
+            Some(port) => format!("{scheme}://{}:{port}", self.host),
+            None => format!("{scheme}://{}", self.host),
+        }
+    }
+
+    /// Whether a request's `Host` header names this origin (the port may be left
+    /// out when it is the scheme's default).
+    pub fn is_host(&self, host: &str) -> bool {
+        let scheme = if self.https { "https://" } else { "http://" };
+        Self::parse(&format!("{scheme}{host}")).is_some_and(|h| self.same_origin(&h))
+    }
+
+    /// Whether an `Origin` header is exactly this origin.
+    pub fn is_origin(&self, origin: &str) -> bool {
+        Self::parse(origin).is_some_and(|o| !origin.ends_with('/') && self.same_origin(&o))
+    }
+
+    fn same_origin(&self, other: &Self) -> bool {
+        self.https == other.https
+            && self.host == other.host
+            && self.effective_port() == other.effective_port()
     }
 
     /// Whether the host is an IP address (WebAuthn needs a domain name).
@@ -200,6 +234,14 @@ impl Settings {
                 )
             })?),
         };
+        let trusted_proxies = TrustedProxies::parse(
+            &var("PADDOCK_TRUSTED_PROXIES").unwrap_or_default(),
+        )
+        .map_err(|e| {
+            ConfigError(format!(
+                "PADDOCK_TRUSTED_PROXIES must be comma-separated CIDR blocks like 10.0.0.0/8, ::1/128: {e}"
+            ))
+        })?;
         let defaults = ClientConfig::default();
         let seconds = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
             match var(name) {
@@ -250,6 +292,7 @@ impl Settings {
             alpaca,
             signup,
             public_url,
+            trusted_proxies,
         })
     }
 
@@ -263,9 +306,20 @@ impl Settings {
         }
     }
 
-    /// The session cookie is `Secure` unless we serve plain HTTP on loopback.
+    /// Whether cookies are `Secure`: with a public URL, when it is `https`
+    /// (behind a TLS proxy Paddock itself binds loopback); without one, unless
+    /// we serve plain HTTP on loopback.
     pub fn secure_cookies(&self) -> bool {
-        !self.bind.ip().is_loopback()
+        match &self.public_url {
+            Some(url) => url.https,
+            None => !self.bind.ip().is_loopback(),
+        }
+    }
+
+    /// Whether responses carry `Strict-Transport-Security`: only when the
+    /// public URL is `https`.
+    pub fn hsts(&self) -> bool {
+        self.public_url.as_ref().is_some_and(|url| url.https)
     }
 }
 
@@ -381,5 +435,64 @@ mod tests {
     fn non_loopback_binds_get_secure_cookies() {
         let s = settings(&[("PADDOCK_BIND", "0.0.0.0:8080")]).expect("parses");
         assert!(s.secure_cookies());
+        assert!(!s.hsts(), "no HSTS without an https public URL");
+    }
+
+    #[test]
+    fn an_https_public_url_turns_on_secure_cookies_and_hsts_behind_a_loopback_bind() {
+        let s = settings(&[
+            ("PADDOCK_BIND", "127.0.0.1:8080"),
+            ("PADDOCK_PUBLIC_URL", "https://paddock.example.org"),
+        ])
+        .expect("parses");
+        assert!(s.secure_cookies() && s.hsts());
+        let s = settings(&[
+            ("PADDOCK_BIND", "0.0.0.0:8080"),
+            ("PADDOCK_PUBLIC_URL", "http://paddock.lan:8080"),
+        ])
+        .expect("parses");
+        assert!(!s.secure_cookies() && !s.hsts(), "declared plain HTTP");
+    }
+
+    #[test]
+    fn the_public_url_names_the_only_host_and_origin() {
+        let url = PublicUrl::parse("https://paddock.example.org").expect("parses");
+        assert!(url.is_host("paddock.example.org"));
+        assert!(url.is_host("Paddock.Example.org:443"));
+        assert!(!url.is_host("paddock.example.org:8443"));
+        assert!(!url.is_host("evil.example"));
+        assert!(!url.is_host("paddock.example.org/x"));
+        assert!(!url.is_host(""));
+        assert!(url.is_origin("https://paddock.example.org"));
+        assert!(url.is_origin("https://paddock.example.org:443"));
+        assert!(
+            !url.is_origin("http://paddock.example.org"),
+            "scheme counts"
+        );
+        assert!(!url.is_origin("https://paddock.example.org.evil.example"));
+        assert!(!url.is_origin("null"));
+        assert_eq!(url.origin(), "https://paddock.example.org");
+        let local = PublicUrl::parse("https://localhost:8443/").expect("parses");
+        assert!(local.is_host("localhost:8443") && !local.is_host("localhost"));
+        assert_eq!(local.origin(), "https://localhost:8443");
+        let v6 = PublicUrl::parse("http://[::1]:8080").expect("parses");
+        assert!(v6.is_host("[::1]:8080"));
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_none_and_are_validated() {
+        let s = settings(&[]).expect("defaults");
+        assert!(s.trusted_proxies.is_empty());
+        let s = settings(&[("PADDOCK_TRUSTED_PROXIES", "127.0.0.1/32, fd00::/8")]).expect("parses");
+        assert!(s.trusted_proxies.contains("127.0.0.1".parse().expect("ip")));
+        assert!(s.trusted_proxies.contains("fd12::1".parse().expect("ip")));
+        assert!(!s.trusted_proxies.contains("10.0.0.1".parse().expect("ip")));
+        for bad in ["10.0.0.1/8", "10.0.0.0/40", "proxy.lan", "10.0.0.0/8;"] {
+            let err = settings(&[("PADDOCK_TRUSTED_PROXIES", bad)]).expect_err(bad);
+            assert!(
+                err.to_string().contains("PADDOCK_TRUSTED_PROXIES"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod maintenance;
 pub mod metrics;
 pub mod money;
+pub mod net;
 pub mod password;
 pub mod portfolio;
 pub mod retention;

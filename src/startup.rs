@@ -95,6 +95,9 @@ async fn serve_on(
         settings: Arc::new(WebSettings {
             signup: settings.signup,
             secure_cookies: settings.secure_cookies(),
+            public_url: settings.public_url.clone(),
+            hsts: settings.hsts(),
+            trusted_proxies: settings.trusted_proxies.clone(),
             alpaca_deadline: settings.alpaca.request_timeout.min(Duration::from_secs(8)),
             passkeys_rp_id: settings.passkeys_rp_id(),
         }),

@@ -7,7 +7,8 @@ use sqlx::PgPool;
 
 use crate::{
     attest::Attestor,
-    config::SignupMode,
+    config::{PublicUrl, SignupMode},
+    net::TrustedProxies,
     seal::Sealer,
     web::{service::PerMember, tenant::AlpacaGate},
 };
@@ -17,6 +18,14 @@ use crate::{
 pub struct WebSettings {
     pub signup: SignupMode,
     pub secure_cookies: bool,
+    /// The origin Paddock is served at (`PADDOCK_PUBLIC_URL`): the only `Host`
+    /// answered and the only `Origin` a POST may come from. `None`: any host,
+    /// and a POST's `Origin` must match its own `Host`.
+    pub public_url: Option<PublicUrl>,
+    /// Whether to send `Strict-Transport-Security` (an `https` public URL).
+    pub hsts: bool,
+    /// Peers whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
     /// How long a page waits for Alpaca before showing the affected accounts as unavailable.
     pub alpaca_deadline: std::time::Duration,
     /// The WebAuthn relying party id; `None` when passkeys are unavailable.

@@ -151,12 +151,20 @@ struct AttemptRow {
     attempts: Option<Vec<i64>>,
 }
 
-/// Counts one attempt for the account and for `address` before any password is
-/// checked, and returns the salt and parameters to hash the candidate with.
-pub async fn sign_in_attempt(pool: &PgPool, email: &str, address: &str) -> sqlx::Result<Attempt> {
-    let row: AttemptRow = sqlx::query_as("select * from paddock_sign_in_attempt($1, $2)")
+/// Counts one attempt before any password is checked — against the trusted
+/// device among `devices` (the browser's device cookies) that belongs to the
+/// account, else against the account and `address` — and returns the salt and
+/// parameters to hash the candidate with.
+pub async fn sign_in_attempt(
+    pool: &PgPool,
+    email: &str,
+    address: &str,
+    devices: &[String],
+) -> sqlx::Result<Attempt> {
+    let row: AttemptRow = sqlx::query_as("select * from paddock_sign_in_attempt($1, $2, $3)")
         .bind(email)
         .bind(address)
+        .bind(devices)
         .fetch_one(pool)
         .await?;
     if let Some(seconds) = row.retry_after {
@@ -175,6 +183,20 @@ pub async fn sign_in_attempt(pool: &PgPool, email: &str, address: &str) -> sqlx:
         },
         ids: row.attempts.unwrap_or_default(),
     })
+}
+
+/// A device cookie entry for the member signed in under `token`, unless one of
+/// `devices` already is this account's (or `token` opens no signed-in session).
+pub async fn device_cookie(
+    pool: &PgPool,
+    token: &Token,
+    devices: &[String],
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select paddock_device_cookie($1, $2)")
+        .bind(token.expose_bytes())
+        .bind(devices)
+        .fetch_one(pool)
+        .await
 }
 
 /// Who a matching password belongs to.

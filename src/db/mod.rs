@@ -189,7 +189,7 @@ pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     sqlx::query(
         "insert into paddock_private.secrets (name, value)
          select name, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
-         from unnest(array['identity', 'unknown_email_salt', 'attestation']) as name
+         from unnest(array['identity', 'unknown_email_salt', 'attestation', 'device']) as name
          on conflict (name) do nothing",
     )
     .execute(admin)
@@ -209,6 +209,11 @@ pub async fn migrate(admin: &PgPool, app_role: &str) -> anyhow::Result<()> {
     }
     let grants = include_str!("grants.sql").replace("{app}", &quote_ident(app_role));
     let mut tx = admin.begin().await?;
+    // Replicas starting at once would otherwise race on the same catalog rows
+    // ("tuple concurrently updated").
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('paddock.grants', 0))")
+        .execute(&mut *tx)
+        .await?;
     sqlx::raw_sql(&grants)
         .execute(&mut *tx)
         .await

@@ -25,7 +25,7 @@ use crate::{
     web::{
         extract::Form,
         forms::{self, FieldErrors},
-        service::{Guess, address_subject, guess, hashing, too_many},
+        service::{Guess, address_subject, guess_from, hashing, too_many},
         session::{Once, Session, take_once},
         tenant::{ClientOrigin, Ctx, Tx},
     },
@@ -89,7 +89,8 @@ pub async fn login_form(
     Ok(page.into_response())
 }
 
-/// `POST /login`: throttled per account and per address; one generic message.
+/// `POST /login`: throttled per account and per address, or per device for a
+/// browser that signed in to this account before; one generic message.
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
@@ -111,7 +112,9 @@ pub async fn login(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let address = address_subject(&origin);
-    let (derived, attempts) = match guess(&state, email.as_str(), &address, form.password).await? {
+    let devices = session.devices();
+    let guessed = guess_from(&state, email.as_str(), &address, &devices, form.password).await?;
+    let (derived, attempts) = match guessed {
         Guess::Locked(retry_after) => {
             crate::metrics::sign_in("locked");
             let page = page.with_alert(

@@ -9,6 +9,7 @@ mod credentials;
 mod csrf;
 mod extract;
 mod forms;
+pub mod front;
 mod history;
 mod orders;
 mod org;
@@ -116,7 +117,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/reset/{code}", get(reset::show).post(reset::set))
         .merge(members_only)
-        .layer(from_fn(csrf::guard))
+        .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), session::layer));
 
     // No cookies on these: static files are cached, and probes have no session.
@@ -129,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(infrastructure)
         .fallback(|| async { error::not_found() })
         .layer(panic_guard())
+        .layer(from_fn_with_state(state.clone(), front::guard))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let path = request

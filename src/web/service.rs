@@ -243,9 +243,14 @@ pub async fn hashing<T: Send + 'static>(
     .await?)
 }
 
-/// The throttling subject for the client's address.
+/// The throttling subject for the client's address: the address itself for
+/// IPv4, its /64 for IPv6 (the activity log keeps the full address).
 pub fn address_subject(origin: &Origin) -> String {
-    origin.ip.clone().unwrap_or_else(|| "unknown".into())
+    match origin.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(ip)) => crate::net::throttle_subject(ip),
+        Some(Err(_)) => origin.ip.clone().unwrap_or_default(),
+        None => "unknown".into(),
+    }
 }
 
 /// A password guess, counted against the throttle before it is checked.
@@ -268,7 +273,20 @@ pub async fn guess(
     address: &str,
     password: SecretString,
 ) -> Result<Guess, AppError> {
-    match db::identity::sign_in_attempt(&state.pool, email, address).await? {
+    guess_from(state, email, address, &[], password).await
+}
+
+/// [`guess`] from a browser that presents these device cookies: one the
+/// database recognizes as this account's counts the guess against that device
+/// only, so nobody else's failures lock it out.
+pub async fn guess_from(
+    state: &AppState,
+    email: &str,
+    address: &str,
+    devices: &[String],
+    password: SecretString,
+) -> Result<Guess, AppError> {
+    match db::identity::sign_in_attempt(&state.pool, email, address, devices).await? {
         Attempt::Locked { retry_after } => Ok(Guess::Locked(retry_after)),
         Attempt::Counted { params, ids } => {
             let derived = hashing(state, move || password::derive(&password, &params)).await??;

@@ -10,6 +10,12 @@
 //!
 //! One-time messages ("Saved …") travel in a `paddock_flash` cookie for the next
 //! page, MAC'd with the session secret so nobody else can plant one.
+//!
+//! After every sign-in the browser also gets a `paddock_device` cookie: the
+//! database's proof that this browser has signed in to that account before,
+//! which lets it sign in while others' failed guesses lock the account or the
+//! address (see the migration `20261201400000_trusted_devices.sql`). It holds
+//! up to five such entries, one per account, newest first.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -27,6 +33,12 @@ use crate::{error::AppError, state::AppState, token::Token};
 /// The session cookie's name.
 pub const COOKIE: &str = "paddock_session";
 const FLASH_COOKIE: &str = "paddock_flash";
+/// The device cookie's name.
+pub const DEVICE_COOKIE: &str = "paddock_device";
+/// Device entries kept per browser.
+const MAX_DEVICES: usize = 5;
+/// How long a browser keeps its device cookie: 400 days, the most browsers allow.
+const DEVICE_MAX_AGE: u32 = 400 * 24 * 60 * 60;
 
 /// Values kept until the next page shows them, once.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +77,8 @@ struct Inner {
     replaced: bool,
     incoming: Flash,
     outgoing: Flash,
+    /// The device cookie entries the browser presented.
+    devices: Vec<String>,
 }
 
 /// The request's session, as a handler extractor.
@@ -98,6 +112,11 @@ impl Session {
         let mut state = self.state();
         state.token = token;
         state.replaced = true;
+    }
+
+    /// The device cookie entries the browser presented (well-formed ones only).
+    pub fn devices(&self) -> Vec<String> {
+        self.state().devices.clone()
     }
 
     /// Gives the browser a fresh secret that opens nothing (after signing out).
@@ -147,14 +166,19 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         replaced: false,
         incoming: incoming.clone(),
         outgoing: Flash::default(),
+        devices: devices_in(request.headers()),
     })));
     request.extensions_mut().insert(session.clone());
 
     let mut response = next.run(request).await;
 
     let secure = state.settings.secure_cookies;
+    let device = remember_device(&state, &session).await;
     let inner = session.state();
     let headers = response.headers_mut();
+    if let Some(value) = device {
+        set_cookie(headers, DEVICE_COOKIE, &value, secure, Some(DEVICE_MAX_AGE));
+    }
     // Every page here is personal or carries a form token: never cache it.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if !inner.from_browser || inner.replaced {
@@ -182,6 +206,59 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     }
     drop(inner);
     response
+}
+
+/// After a sign-in (the session got a new secret): the device cookie with this
+/// account's entry added, when the database mints one.
+async fn remember_device(state: &AppState, session: &Session) -> Option<String> {
+    let (token, devices) = {
+        let inner = session.state();
+        if !inner.replaced {
+            return None;
+        }
+        (inner.token.clone(), inner.devices.clone())
+    };
+    match crate::db::identity::device_cookie(&state.pool, &token, &devices).await {
+        Ok(Some(entry)) => {
+            let kept = devices.iter().take(MAX_DEVICES - 1).map(String::as_str);
+            Some(
+                std::iter::once(entry.as_str())
+                    .chain(kept)
+                    .collect::<Vec<_>>()
+                    .join("~"),
+            )
+        }
+        Ok(None) => None,
+        Err(e) => {
+            // The sign-in itself succeeded; the browser is simply not remembered.
+            tracing::warn!(error = %e, "could not remember this browser for sign-in throttling");
+            None
+        }
+    }
+}
+
+/// The well-formed entries (`<32 hex>.<64 hex>`) of the device cookie.
+fn devices_in(headers: &HeaderMap) -> Vec<String> {
+    let well_formed = |entry: &&str| {
+        entry.split_once('.').is_some_and(|(nonce, mac)| {
+            nonce.len() == 32
+                && mac.len() == 64
+                && nonce
+                    .chars()
+                    .chain(mac.chars())
+                    .all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+        })
+    };
+    cookie(headers, DEVICE_COOKIE)
+        .map(|value| {
+            value
+                .split('~')
+                .filter(well_formed)
+                .take(MAX_DEVICES)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -256,6 +333,30 @@ mod tests {
             sealed.split_once('.').expect("tag").1
         );
         assert_eq!(open_flash(&mine, &forged), None);
+    }
+
+    #[test]
+    fn only_well_formed_device_entries_are_read() {
+        let good = format!("{}.{}", "a".repeat(32), "0".repeat(64));
+        let other = format!("{}.{}", "b".repeat(32), "1".repeat(64));
+        let mut headers = HeaderMap::new();
+        let value = format!(
+            "paddock_device={good}~junk~{}.{}~{other}",
+            "A".repeat(32),
+            "0".repeat(64)
+        );
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&value).expect("value"),
+        );
+        assert_eq!(devices_in(&headers), [good.clone(), other]);
+        let many = [good.as_str(); 9].join("~");
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("paddock_device={many}")).expect("value"),
+        );
+        assert_eq!(devices_in(&headers).len(), MAX_DEVICES);
+        assert!(devices_in(&HeaderMap::new()).is_empty());
     }
 
     #[test]

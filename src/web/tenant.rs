@@ -15,7 +15,7 @@ use crate::{
     error::AppError,
     state::AppState,
     token::Token,
-    web::session::Session,
+    web::{front::ClientAddr, session::Session},
 };
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
@@ -207,13 +207,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     }
 }
 
-/// Where the request came from, for the security log.
+/// Where the request came from, for the security log: the client's address
+/// (resolved behind trusted proxies, see `web::front`) and its user agent.
 pub fn origin_of(
     parts_headers: &axum::http::HeaderMap,
-    peer: Option<std::net::SocketAddr>,
+    client: Option<std::net::IpAddr>,
 ) -> Origin {
     Origin {
-        ip: peer.map(|p| p.ip().to_string()),
+        ip: client.map(|ip| ip.to_string()),
         user_agent: parts_headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -228,11 +229,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientOrigin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        Ok(Self(origin_of(&parts.headers, peer)))
+        let client = match parts.extensions.get::<ClientAddr>() {
+            Some(ClientAddr(ip)) => Some(*ip),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_canonical()),
+        };
+        Ok(Self(origin_of(&parts.headers, client)))
     }
 }
 

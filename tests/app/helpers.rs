@@ -19,11 +19,12 @@ use paddock::{
         self, ClientConfig,
         sim::{self, SimOptions, Simulator},
     },
-    config::SignupMode,
+    config::{PublicUrl, SignupMode},
     db::{
         self,
         embedded::{self, Cluster, Durability},
     },
+    net::TrustedProxies,
     seal::{KeyId, Keyring},
     server::{self, Limits},
     state::{AppState, WebSettings},
@@ -146,6 +147,10 @@ pub struct Options {
     pub pool_size: u32,
     /// Slow-client limits of the serving function.
     pub limits: Limits,
+    /// `PADDOCK_PUBLIC_URL`.
+    pub public_url: Option<&'static str>,
+    /// `PADDOCK_TRUSTED_PROXIES`.
+    pub trusted_proxies: &'static str,
 }
 
 impl Default for Options {
@@ -157,6 +162,8 @@ impl Default for Options {
             request_timeout: Duration::from_secs(2),
             pool_size: 30,
             limits: Limits::default(),
+            public_url: None,
+            trusted_proxies: "",
         }
     }
 }
@@ -210,6 +217,9 @@ impl TestApp {
             connect_timeout: Duration::from_secs(1),
             request_timeout: options.request_timeout,
         };
+        let public_url = options
+            .public_url
+            .map(|u| PublicUrl::parse(u).expect("a public URL"));
         let state = AppState {
             pool: app_pool.clone(),
             alpaca: web::tenant::AlpacaGate::new(alpaca::Client::new(&alpaca).expect("client")),
@@ -221,7 +231,11 @@ impl TestApp {
                 .expect("attestation key"),
             settings: Arc::new(WebSettings {
                 signup: options.signup,
-                secure_cookies: false,
+                secure_cookies: public_url.as_ref().is_some_and(|u| u.https),
+                hsts: public_url.as_ref().is_some_and(|u| u.https),
+                public_url,
+                trusted_proxies: TrustedProxies::parse(options.trusted_proxies)
+                    .expect("trusted proxies"),
                 alpaca_deadline: options.request_timeout + Duration::from_secs(1),
                 passkeys_rp_id: Some("localhost".into()),
             }),
@@ -327,6 +341,11 @@ impl TestApp {
     /// A new visitor with an empty cookie jar.
     pub fn visitor(&self) -> Visitor {
         Visitor::new(&format!("http://{}", self.addr))
+    }
+
+    /// A new visitor whose requests carry `X-Forwarded-For: client`.
+    pub fn visitor_from(&self, client: &str) -> Visitor {
+        Visitor::forwarded_for(&format!("http://{}", self.addr), client)
     }
 
     /// A visitor who has just created an organization named `org` and is signed in.
@@ -472,10 +491,16 @@ pub struct Visitor {
 impl Visitor {
     /// A visitor of the app at `base` (e.g. `http://127.0.0.1:1234`).
     pub fn new(base: &str) -> Self {
+        Self::with(base, reqwest::Client::builder())
+    }
+
+    /// A visitor whose HTTP client starts from `builder` (default headers,
+    /// trusted certificates); cookies and redirects are set up as for [`Visitor::new`].
+    pub fn with(base: &str, builder: reqwest::ClientBuilder) -> Self {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         Self {
             base: base.to_owned(),
-            http: reqwest::Client::builder()
+            http: builder
                 .cookie_provider(jar.clone())
                 .redirect(Policy::none())
                 .build()
@@ -483,6 +508,13 @@ impl Visitor {
             jar,
             csrf: Mutex::new(None),
         }
+    }
+
+    /// A visitor whose requests say, as a proxy would, that they come from `client`.
+    pub fn forwarded_for(base: &str, client: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().expect("a header value"));
+        Self::with(base, reqwest::Client::builder().default_headers(headers))
     }
 
     /// The value of cookie `name` in this visitor's jar.
@@ -497,6 +529,13 @@ impl Visitor {
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_owned())
+    }
+
+    /// Puts `name=value` into this visitor's jar, as a browser that had it would.
+    pub fn add_cookie(&self, name: &str, value: &str) {
+        let url: reqwest::Url = self.base.parse().expect("base url");
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
     }
 
     /// The secret of this visitor's session cookie.

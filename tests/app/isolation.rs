@@ -468,6 +468,7 @@ const REACHABLE: &[&str] = &[
     "paddock_current_member()",
     "paddock_current_organization()",
     "paddock_current_session()",
+    "paddock_device_cookie(bytea,text[])",
     "paddock_disable_totp(text,text)",
     "paddock_enable_totp(bigint,bytea[],text,text)",
     "paddock_end_session()",
@@ -485,7 +486,7 @@ const REACHABLE: &[&str] = &[
     "paddock_set_policy(boolean,text,text)",
     "paddock_set_role(uuid,text,text,text)",
     "paddock_sign_in(text,text,bytea,bigint[],bytea,text,text)",
-    "paddock_sign_in_attempt(text,text)",
+    "paddock_sign_in_attempt(text,text,text[])",
     "paddock_sweep()",
 ];
 
@@ -604,6 +605,8 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
         ("select paddock_change_password('\\x00', '{}', 'x', '\\x03', null, null)::text".to_owned(), "false"),
         ("select paddock_reauthenticate('\\x00', '{}', null, null, null, null, null, null)::text".to_owned(), "false"),
         ("select paddock_recovery_codes_left()::text".to_owned(), "0"),
+        // A device cookie is minted only for a live session's own secret.
+        ("select paddock_device_cookie(sha256('guess'), '{}')".to_owned(), ""),
         ("select count(*)::text from paddock_pending_second_factor(sha256('guess'))".to_owned(), "0"),
         ("select count(*)::text from paddock_second_factor_attempt(sha256('guess'), 'x')".to_owned(), "0"),
         ("select count(*)::text from paddock_complete_second_factor(sha256('guess'), '\\x04', '{}', 'totp', 1, '\\x00', null, 'x', null, null)".to_owned(), "0"),

@@ -35,10 +35,10 @@ async fn serve_on_test_cluster(dir: &TempDir, extra: &[(&str, &str)]) -> (Serve,
 }
 
 /// One scraped series: its name and labels.
-type Series = (String, BTreeMap<String, String>);
+pub type Series = (String, BTreeMap<String, String>);
 
 /// Parses Prometheus/OpenMetrics text into series and values.
-fn parse(text: &str) -> Vec<(Series, f64)> {
+pub fn parse(text: &str) -> Vec<(Series, f64)> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|line| {
@@ -63,7 +63,7 @@ fn parse(text: &str) -> Vec<(Series, f64)> {
 }
 
 /// The value of `name` with exactly these labels, or 0.
-fn value(scrape: &[(Series, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &[(Series, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
     let want: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

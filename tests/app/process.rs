@@ -105,10 +105,14 @@ pub fn address_in(line: &str) -> Option<String> {
 impl Serve {
     /// Starts `cmd` (a [`paddock`] command; `serve --alpaca-sim` is added) and
     /// waits for the line that says where it serves.
-    pub fn start(mut cmd: Command) -> Self {
-        cmd.args(["serve", "--alpaca-sim"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
+    pub fn start(cmd: Command) -> Self {
+        Self::start_with(cmd, &["serve", "--alpaca-sim"])
+    }
+
+    /// Starts `cmd` with `args` (a form of `serve`) and waits for the line that
+    /// says where it serves.
+    pub fn start_with(mut cmd: Command, args: &[&str]) -> Self {
+        cmd.args(args).stderr(Stdio::piped()).stdout(Stdio::null());
         let mut child = cmd.spawn().expect("spawning paddock serve");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -155,6 +159,12 @@ impl Serve {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// `kill -9`, as the OOM killer or a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits for a graceful exit (bounded); returns whether it
