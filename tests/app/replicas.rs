@@ -34,6 +34,7 @@ use crate::{
     ops::{parse, value},
     portfolio::seed_credential,
     process::{Serve, TempDir, address_in, paddock},
+    trading::order_fields,
 };
 
 const WRONG: &str = "a wrong password guess";
@@ -242,6 +243,44 @@ async fn requests_alternate_and_sessions_and_forms_work_on_both(d: &Deployment, 
         replica_of(&form),
         replica_of(&page),
         "token made on one, checked on the other"
+    );
+
+    // Order idempotency across replicas: one order form (one token) sent twice,
+    // once to each replica, is one order at Alpaca.
+    let id: String = sqlx::query_scalar("select id::text from credentials where label = 'Main'")
+        .fetch_one(&d._seeding.admin)
+        .await
+        .expect("credential");
+    let account = ada.get(&format!("/accounts/{id}")).await;
+    let token = crate::helpers::hidden_field(&account.body, "order_token").expect("order token");
+    let orders_before = d._simulator.account(KEY).expect("account").orders.len();
+    let csrf = ada.csrf().await;
+    let mut fields = order_fields(&[("qty", "1")]);
+    fields.push(("order_token", &token));
+    fields.push(("csrf_token", &csrf));
+    let path = format!("/accounts/{id}/orders");
+    // Back to back, with nothing in between: haproxy sends them to different replicas.
+    let first = ada.post_raw(&path, &fields).await;
+    let second = ada.post_raw(&path, &fields).await;
+    for page in [&first, &second] {
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+    assert_ne!(
+        replica_of(&first),
+        replica_of(&second),
+        "one form, both replicas"
+    );
+    assert_eq!(
+        d._simulator.account(KEY).expect("account").orders.len(),
+        orders_before + 1,
+        "one order"
+    );
+    assert!(
+        ada.get(&format!("/accounts/{id}"))
+            .await
+            .status_message()
+            .contains("sent more than once"),
+        "the second submission shows the first order"
     );
 }
 
