@@ -13,6 +13,7 @@ pub mod error;
 pub mod maintenance;
 pub mod metrics;
 pub mod money;
+pub mod passkey;
 pub mod password;
 pub mod portfolio;
 pub mod retention;

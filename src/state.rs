@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::{
     attest::Attestor,
     config::SignupMode,
+    passkey::Passkeys,
     seal::Sealer,
     web::{service::PerMember, tenant::AlpacaGate},
 };
@@ -21,6 +22,8 @@ pub struct WebSettings {
     pub alpaca_deadline: std::time::Duration,
     /// The WebAuthn relying party id; `None` when passkeys are unavailable.
     pub passkeys_rp_id: Option<String>,
+    /// The WebAuthn relying party for that id; `None` when passkeys are unavailable.
+    pub passkeys: Option<Passkeys>,
 }
 
 /// Everything a handler may need, cheap to clone.

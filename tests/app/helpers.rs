@@ -224,6 +224,9 @@ impl TestApp {
                 secure_cookies: false,
                 alpaca_deadline: options.request_timeout + Duration::from_secs(1),
                 passkeys_rp_id: Some("localhost".into()),
+                passkeys: Some(
+                    paddock::passkey::Passkeys::new("localhost", None).expect("relying party"),
+                ),
             }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -481,6 +484,21 @@ impl Visitor {
                 .build()
                 .expect("client"),
             jar,
+            csrf: Mutex::new(None),
+        }
+    }
+
+    /// The same person (the same cookie jar: cookies ignore ports) visiting
+    /// another app at `base`, e.g. a second replica on this machine.
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .cookie_provider(self.jar.clone())
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            jar: self.jar.clone(),
             csrf: Mutex::new(None),
         }
     }

@@ -1,5 +1,6 @@
 //! `/settings`: password, two-factor status, passkeys and sessions.
 
+pub mod passkeys;
 pub mod totp;
 
 use askama::Template;
@@ -53,6 +54,8 @@ pub struct SettingsPage {
     alert: Option<String>,
     password_errors: FieldErrors,
     passkey_errors: FieldErrors,
+    /// The name typed into **Passkey name**, kept when the form comes back.
+    passkey_name: String,
     recovery_left: i32,
     passkeys_available: bool,
     passkeys: Vec<PasskeyView>,
@@ -90,12 +93,13 @@ impl SettingsPage {
             })
             .collect();
         Ok(Self {
-            passkeys_available: state.settings.passkeys_rp_id.is_some(),
+            passkeys_available: state.settings.passkeys.is_some(),
             ctx,
             status: None,
             alert: None,
             password_errors: FieldErrors::default(),
             passkey_errors: FieldErrors::default(),
+            passkey_name: String::new(),
             recovery_left,
             passkeys,
             sessions,
