@@ -4,6 +4,7 @@ mod activity;
 mod auth;
 mod backup;
 mod browser;
+mod browser_security;
 mod cli;
 mod console;
 mod credentials;

@@ -112,6 +112,7 @@ async fn a_member_adds_a_passkey_and_signs_in_with_password_and_passkey() {
         settings.status_message()
     );
     assert!(settings.body.contains("<td>Laptop</td>"));
+    assert!(settings.body.contains(">Never</td>"), "not used yet");
     assert_eq!(
         events(&app, "ada@example.com", "passkey_added").await,
         ["Laptop"]
@@ -141,10 +142,7 @@ async fn a_member_adds_a_passkey_and_signs_in_with_password_and_passkey() {
         "the counter is kept"
     );
     let settings = v.get("/settings").await;
-    assert!(
-        !settings.body.contains("<td>Never</td>"),
-        "last used is shown"
-    );
+    assert!(!settings.body.contains(">Never</td>"), "last used is shown");
     assert_eq!(
         events(&app, "ada@example.com", "sign_in")
             .await
@@ -582,5 +580,39 @@ async fn the_one_script_is_ours_long_cached_and_the_only_one_allowed() {
     assert!(
         !app.visitor().get("/login").await.body.contains("<script"),
         "pages without passkeys load no script"
+    );
+}
+
+#[tokio::test]
+async fn a_member_the_organization_requires_a_second_factor_of_may_add_a_passkey_instead() {
+    let app = TestApp::spawn().await;
+    let ada = app.owner("ada@example.com", "Club").await;
+    let code = ada.create_invite().await;
+    app.member("bob@example.com", &code).await;
+    let policy = ada
+        .post("/org/policy", &[("require_two_factor", "on")])
+        .await;
+    assert_eq!(policy.status, StatusCode::SEE_OTHER);
+
+    let bob = app.visitor();
+    assert_eq!(
+        bob.sign_in("bob@example.com", PASSWORD).await.location(),
+        "/portfolio"
+    );
+    assert_eq!(bob.get("/portfolio").await.location(), "/settings/totp");
+    let setup = bob.get("/settings/totp").await;
+    assert!(setup.body.contains("Or add a passkey") && setup.body.contains("Add passkey"));
+    add_passkey(&bob, "Phone").await;
+    assert_eq!(
+        bob.get("/portfolio").await.status,
+        StatusCode::OK,
+        "the requirement is met"
+    );
+    assert!(
+        !bob.get("/settings/totp")
+            .await
+            .body
+            .contains("Or add a passkey"),
+        "offered only while no second factor is set up"
     );
 }
