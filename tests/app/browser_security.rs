@@ -441,12 +441,13 @@ async fn with_javascript_off_two_factor_works_with_codes_and_passkeys_say_they_n
     password_step(&browser, email).await;
     let text = browser.text().await;
     assert!(text.contains("Using a passkey needs JavaScript"), "{text}");
+    let button = browser
+        .xpath("//button[normalize-space(.)='Use a passkey' and @hidden]")
+        .await
+        .expect("the passkey button, marked hidden without JavaScript");
     assert!(
-        browser
-            .xpath("//button[normalize-space(.)='Use a passkey' and @hidden]")
-            .await
-            .is_some(),
-        "the passkey button is hidden without JavaScript"
+        button.bounding_box().await.is_err(),
+        "and not drawn (the stylesheet honours `hidden` on buttons)"
     );
     assert_accessible(&browser).await;
     screenshots(&browser, "login-2fa-nojs").await;

@@ -113,6 +113,13 @@ async fn a_member_adds_a_passkey_and_signs_in_with_password_and_passkey() {
     );
     assert!(settings.body.contains("<td>Laptop</td>"));
     assert!(settings.body.contains(">Never</td>"), "not used yet");
+    assert!(
+        settings
+            .body
+            .contains("signing in asks for one of your passkeys")
+            && !settings.body.contains("your password alone signs you in"),
+        "the two-factor section tells the truth"
+    );
     assert_eq!(
         events(&app, "ada@example.com", "passkey_added").await,
         ["Laptop"]
@@ -615,4 +622,73 @@ async fn a_member_the_organization_requires_a_second_factor_of_may_add_a_passkey
             .contains("Or add a passkey"),
         "offered only while no second factor is set up"
     );
+}
+
+#[tokio::test]
+async fn removing_a_passkey_and_turning_off_totp_at_once_leave_a_second_factor() {
+    let app = TestApp::spawn().await;
+    let ada = app.owner("ada@example.com", "Club").await;
+    add_passkey(&ada, "Laptop").await;
+    turn_on_totp(&ada).await;
+    let policy = ada
+        .post("/org/policy", &[("require_two_factor", "on")])
+        .await;
+    assert_eq!(policy.status, StatusCode::SEE_OTHER);
+    let id: String = sqlx::query_scalar("select id::text from passkeys")
+        .fetch_one(&app.admin)
+        .await
+        .expect("id");
+
+    // Two requests of Ada's at once: one removes the passkey (TOTP remains) and
+    // has not committed yet; the other turns TOTP off (the passkey seems to remain).
+    let mut removing = Console::as_member(&app, &ada).await;
+    let rows = removing
+        .run(&format!(
+            "select paddock_remove_passkey('{id}', null, null)"
+        ))
+        .await
+        .expect("remove");
+    assert_eq!(sqlx::Row::get::<String, _>(&rows[0], 0), "done");
+    let mut disabling = Console::as_member(&app, &ada).await;
+    let superuser = sqlx::PgPool::connect(&crate::helpers::url(
+        paddock::db::embedded::SUPERUSER,
+        "postgres",
+    ))
+    .await
+    .expect("superuser");
+    let disable = async {
+        let rows = disabling
+            .run("select paddock_disable_totp(null, null)")
+            .await
+            .expect("disable");
+        disabling.commit().await;
+        sqlx::Row::get::<String, _>(&rows[0], 0)
+    };
+    let finish_removing = async {
+        crate::helpers::wait_until(
+            std::time::Duration::from_secs(10),
+            "turning TOTP off waits for the removal",
+            || async {
+                sqlx::query_scalar::<_, i64>(
+                    "select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'",
+                )
+                .bind(&app.database)
+                .fetch_one(&superuser)
+                .await
+                .expect("pg_stat_activity")
+                    > 0
+            },
+        )
+        .await;
+        removing.commit().await;
+    };
+    let (disabled, ()) = tokio::join!(disable, finish_removing);
+    assert_eq!(disabled, "required");
+    let (totp, passkeys): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from totp where enabled_at is not null), (select count(*) from passkeys)",
+    )
+    .fetch_one(&app.admin)
+    .await
+    .expect("counts");
+    assert_eq!((totp, passkeys), (1, 0), "the authenticator app stays");
 }
