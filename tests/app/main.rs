@@ -1,5 +1,6 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
+mod a11y;
 mod activity;
 mod auth;
 mod backup;
@@ -13,6 +14,7 @@ mod helpers;
 mod input;
 mod isolation;
 mod ops;
+mod passkey_attacks;
 mod passkeys;
 mod portfolio;
 mod process;
