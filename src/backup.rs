@@ -31,9 +31,14 @@ use crate::{
 /// Tables whose rows are left out of a backup (and deleted after a restore if a
 /// dump carries them), whichever exist. Sessions: a restored session would be a
 /// signed-out (or stolen) cookie working again, and a backup file is the last
-/// place a bearer secret should rest. Server secrets (the identity MAC and
+/// place a bearer secret should rest; passkey ceremonies belong to their
+/// sessions. Server secrets (the identity MAC and
 /// attestation keys): `paddock migrate`, which restore runs, makes new ones.
-pub const SESSION_TABLES: &[&str] = &["paddock_private.sessions", "paddock_private.secrets"];
+pub const SESSION_TABLES: &[&str] = &[
+    "paddock_private.sessions",
+    "paddock_private.passkey_ceremonies",
+    "paddock_private.secrets",
+];
 
 /// What a backup or restore did.
 #[derive(Debug)]

@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod money;
 pub mod net;
+pub mod passkey;
 pub mod password;
 pub mod portfolio;
 pub mod retention;

@@ -11,6 +11,7 @@ use crate::{
     alpaca::sim::{self, SimOptions, Simulator},
     config::{RunEnv, Settings},
     db::{self, Database},
+    passkey::Passkeys,
     retention::{self, Retention},
     seal::Keyring,
     server,
@@ -100,6 +101,7 @@ async fn serve_on(
             trusted_proxies: settings.trusted_proxies.clone(),
             alpaca_deadline: settings.alpaca.request_timeout.min(Duration::from_secs(8)),
             passkeys_rp_id: settings.passkeys_rp_id(),
+            passkeys: relying_party(settings)?,
         }),
     };
     let metrics = match settings.metrics_bind {
@@ -135,6 +137,22 @@ async fn serve_on(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The WebAuthn relying party: the public URL's host at that origin, or
+/// `localhost` on any port when no public URL is set; none for an IP address.
+fn relying_party(settings: &Settings) -> anyhow::Result<Option<Passkeys>> {
+    let Some(rp_id) = settings.passkeys_rp_id() else {
+        return Ok(None);
+    };
+    let origin = settings.public_url.as_ref().map(|url| {
+        let scheme = if url.https { "https" } else { "http" };
+        match url.port {
+            Some(port) => format!("{scheme}://{}:{port}", url.host),
+            None => format!("{scheme}://{}", url.host),
+        }
+    });
+    Passkeys::new(&rp_id, origin.as_deref()).map(Some)
 }
 
 /// Turns metrics on and serves `/metrics` on `addr`, apart from the app.

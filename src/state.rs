@@ -9,6 +9,7 @@ use crate::{
     attest::Attestor,
     config::{PublicUrl, SignupMode},
     net::TrustedProxies,
+    passkey::Passkeys,
     seal::Sealer,
     web::{service::PerMember, tenant::AlpacaGate},
 };
@@ -30,6 +31,8 @@ pub struct WebSettings {
     pub alpaca_deadline: std::time::Duration,
     /// The WebAuthn relying party id; `None` when passkeys are unavailable.
     pub passkeys_rp_id: Option<String>,
+    /// The WebAuthn relying party for that id; `None` when passkeys are unavailable.
+    pub passkeys: Option<Passkeys>,
 }
 
 /// Everything a handler may need, cheap to clone.

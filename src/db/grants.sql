@@ -15,7 +15,7 @@ grant select, insert on security_events to {app};
 grant select, insert, update, delete on credentials to {app};
 grant select (member_id, organization_id, sealed_secret, seal_key_version, enabled_at, last_used_step, created_at, updated_at), insert on totp to {app};
 grant update (sealed_secret, seal_key_version) on totp to {app};
-grant select, insert on passkeys to {app};
+grant select on passkeys to {app};
 grant select, insert, delete on action_tokens to {app};
 grant usage on all sequences in schema public to {app};
 grant execute on function
@@ -46,5 +46,13 @@ grant execute on function
     paddock_create_reset_link(uuid, bytea, text, text),
     paddock_set_policy(boolean, text, text),
     paddock_reset_link(bytea),
-    paddock_reset_password(bytea, text, text, text)
+    paddock_reset_password(bytea, text, text, text),
+    paddock_begin_passkey_ceremony(text, text, bytea),
+    paddock_take_passkey_ceremony(text),
+    paddock_pending_passkeys(bytea),
+    paddock_begin_second_factor_passkey(bytea, text, bytea),
+    paddock_take_second_factor_passkey(bytea),
+    paddock_add_passkey(text, bytea, text, bytea, text, text),
+    paddock_passkey_used(bytea, text, bytea),
+    paddock_remove_passkey(uuid, text, text)
 to {app};

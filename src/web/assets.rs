@@ -13,6 +13,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/paddock.css"),
     ),
     (
+        "paddock.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/paddock.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../static/favicon.svg"),

@@ -25,7 +25,7 @@ use crate::{
     web::{
         extract::Form,
         forms::{self, FieldErrors},
-        service::{Guess, address_subject, guess_from, hashing, too_many},
+        service::{Guess, address_subject, guess, hashing, too_many},
         session::{Once, Session, take_once},
         tenant::{ClientOrigin, Ctx, Tx},
     },
@@ -113,7 +113,7 @@ pub async fn login(
     };
     let address = address_subject(&origin);
     let devices = session.devices();
-    let guessed = guess_from(&state, email.as_str(), &address, &devices, form.password).await?;
+    let guessed = guess(&state, email.as_str(), &address, &devices, form.password).await?;
     let (derived, attempts) = match guessed {
         Guess::Locked(retry_after) => {
             crate::metrics::sign_in("locked");

@@ -13,6 +13,7 @@ pub mod front;
 mod history;
 mod orders;
 mod org;
+mod passkeys;
 mod portfolio;
 mod positions;
 mod reauth;
@@ -47,7 +48,9 @@ use crate::{error, state::AppState};
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = session::COOKIE;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Scripts only from our own `static/paddock.js` (passkeys), which fetches only
+/// from us; no inline script or handlers anywhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Builds the whole application: the same function serves the binary and the tests.
 pub fn router(state: AppState) -> Router {
@@ -98,12 +101,23 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/settings/totp/disable", post(settings::totp::disable))
         .route("/settings/recovery-codes", post(settings::totp::regenerate))
+        .route("/settings/passkeys", post(settings::passkeys::add))
+        .route(
+            "/settings/passkeys/options",
+            post(settings::passkeys::options),
+        )
+        .route(
+            "/settings/passkeys/{id}/remove",
+            post(settings::passkeys::remove),
+        )
         .route("/settings/sessions/{id}/revoke", post(settings::revoke))
         .route(
             "/settings/sessions/revoke-others",
             post(settings::revoke_others),
         )
         .route("/reauth", get(reauth::show).post(reauth::confirm))
+        .route("/reauth/passkey", post(reauth::passkey))
+        .route("/reauth/passkey/options", post(reauth::passkey_options))
         .route("/logout", post(auth::logout))
         .route_layer(from_fn_with_state(state.clone(), tenant::require_member));
 
@@ -114,6 +128,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/login/2fa",
             get(second_factor::show).post(second_factor::verify),
+        )
+        .route("/login/2fa/passkey", post(second_factor::passkey))
+        .route(
+            "/login/2fa/passkey/options",
+            post(second_factor::passkey_options),
         )
         .route("/reset/{code}", get(reset::show).post(reset::set))
         .merge(members_only)

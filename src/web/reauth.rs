@@ -12,14 +12,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::{
-    db::{self, account::Proof},
+    db::{self, account::Proof, identity::Attempt, passkeys::Purpose},
     error::AppError,
     state::AppState,
     totp,
     web::{
         extract::Form,
         forms::{self, FieldErrors},
+        passkeys::{self as passkey, AnswerForm, relying_party},
         service::{Guess, SealedTotp, address_subject, guess, local_path, too_many, totp_proof},
+        session::Session,
         tenant::{Ctx, Tx},
     },
 };
@@ -69,6 +71,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     ctx: Ctx,
     mut tx: Tx,
+    session: Session,
     Form(form): Form<ReauthForm>,
 ) -> Result<Response, AppError> {
     let next = next_or_default(Some(&form.next));
@@ -100,17 +103,24 @@ pub async fn confirm(
     // The password's Argon2id runs with no transaction held.
     let released = tx.release().await?;
     let address = address_subject(&ctx.origin);
-    let (derived, attempts) =
-        match guess(&state, &ctx.member.email, &address, form.password).await? {
-            Guess::Locked(retry_after) => {
-                let alert = "Too many failed attempts. Wait a few minutes, then try again.";
-                return Ok(too_many(
-                    page(ctx, errors, Some(alert)).into_response(),
-                    retry_after,
-                ));
-            }
-            Guess::Counted { derived, attempts } => (derived, attempts),
-        };
+    let (derived, attempts) = match guess(
+        &state,
+        &ctx.member.email,
+        &address,
+        &session.devices(),
+        form.password,
+    )
+    .await?
+    {
+        Guess::Locked(retry_after) => {
+            let alert = "Too many failed attempts. Wait a few minutes, then try again.";
+            return Ok(too_many(
+                page(ctx, errors, Some(alert)).into_response(),
+                retry_after,
+            ));
+        }
+        Guess::Counted { derived, attempts } => (derived, attempts),
+    };
     let proof = match &totp {
         Some(totp) if totp.enabled => Some(if totp::looks_like_recovery_code(&code) {
             Proof::Recovery(&code)
@@ -140,5 +150,111 @@ pub async fn confirm(
         let alert = "That did not match. Check your password and code, then try again.";
         return Ok((StatusCode::UNAUTHORIZED, page(ctx, errors, Some(alert))).into_response());
     }
+    Ok(Redirect::to(&next).into_response())
+}
+
+/// The page again with `alert`, answered with `status`.
+fn with_alert(ctx: Ctx, next: String, status: StatusCode, alert: &str) -> Response {
+    let page = ReauthPage {
+        ctx,
+        next,
+        errors: FieldErrors::default(),
+        alert: Some(alert.to_owned()),
+    };
+    (status, page).into_response()
+}
+
+/// `POST /reauth/passkey/options`: the options to confirm with one of the
+/// member's passkeys; the challenge is kept with this session.
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    mut tx: Tx,
+) -> Result<Response, AppError> {
+    let passkeys = relying_party(&state)?;
+    let stored = db::passkeys::stored(&mut tx).await?;
+    if stored.is_empty() {
+        return Ok(passkey::refusal(
+            StatusCode::CONFLICT,
+            "You have no passkey. Confirm with your password instead.",
+        ));
+    }
+    let started = passkeys.start_authentication(&stored)?;
+    passkey::begin(
+        &state,
+        &mut tx,
+        ctx.session_id,
+        Purpose::Reauthenticate,
+        started,
+    )
+    .await
+}
+
+/// `POST /reauth/passkey`: the browser's answer; a passkey alone confirms it's
+/// you. Counted against the throttle like a password.
+pub async fn passkey(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    mut tx: Tx,
+    session: Session,
+    Form(form): Form<AnswerForm>,
+) -> Result<Response, AppError> {
+    let next = next_or_default(Some(&form.next));
+    let passkeys = relying_party(&state)?;
+    if form.is_empty() {
+        let alert = passkey::NEEDS_JAVASCRIPT;
+        return Ok(with_alert(
+            ctx,
+            next,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            alert,
+        ));
+    }
+    let Some(ceremony) = db::passkeys::take(&mut tx, Purpose::Reauthenticate).await? else {
+        let alert = passkey::EXPIRED;
+        return Ok(with_alert(
+            ctx,
+            next,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            alert,
+        ));
+    };
+    let stored = db::passkeys::stored(&mut tx).await?;
+    // The ceremony stays taken whatever follows.
+    let released = tx.release().await?;
+    let address = address_subject(&ctx.origin);
+    let attempts = match db::identity::sign_in_attempt(
+        &state.pool,
+        &ctx.member.email,
+        &address,
+        &session.devices(),
+    )
+    .await?
+    {
+        Attempt::Locked { retry_after } => {
+            let alert = "Too many failed attempts. Wait a few minutes, then try again.";
+            let page = with_alert(ctx, next, StatusCode::OK, alert);
+            return Ok(too_many(page, retry_after));
+        }
+        Attempt::Counted { ids, .. } => ids,
+    };
+    let asserted = passkeys
+        .finish_authentication(&form.credential, &ceremony, &stored)
+        .inspect_err(|e| passkey::log_refusal("a passkey confirming it's you", e))
+        .ok();
+    let context = format!("reauthenticate:{}", ctx.session_id);
+    let proof = asserted
+        .as_ref()
+        .map_or(Proof::Wrong, |a| passkey::proof(&state, &context, a));
+    let mut tx = released.begin().await?;
+    let confirmed =
+        db::account::reauthenticate(&mut tx, &[], &attempts, Some(&proof), &ctx.origin).await?;
+    let Some(asserted) = asserted.filter(|_| confirmed) else {
+        // Keep the recorded failure: commit before answering 401.
+        tx.release().await?;
+        let alert = "That passkey could not be verified. Try it again, or use your password.";
+        return Ok(with_alert(ctx, next, StatusCode::UNAUTHORIZED, alert));
+    };
+    passkey::record_use(&state, &mut tx, ctx.session_id, &asserted).await?;
     Ok(Redirect::to(&next).into_response())
 }

@@ -265,21 +265,11 @@ pub enum Guess {
     },
 }
 
-/// Counts a password guess for `email` and computes its Argon2id output with the
-/// salt the database hands out (never the stored hash).
+/// Counts a password guess for `email` (per account and address, or — when the
+/// browser presents a device cookie the database recognizes as this account's —
+/// against that device only, so nobody else's failures lock it out) and computes
+/// its Argon2id output with the salt the database hands out, never the stored hash.
 pub async fn guess(
-    state: &AppState,
-    email: &str,
-    address: &str,
-    password: SecretString,
-) -> Result<Guess, AppError> {
-    guess_from(state, email, address, &[], password).await
-}
-
-/// [`guess`] from a browser that presents these device cookies: one the
-/// database recognizes as this account's counts the guess against that device
-/// only, so nobody else's failures lock it out.
-pub async fn guess_from(
     state: &AppState,
     email: &str,
     address: &str,

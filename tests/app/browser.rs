@@ -64,6 +64,12 @@ impl Browser {
     /// Launches a new Chromium (its own profile: no cookies shared with any
     /// other `Browser`) on `about:blank`, for `app`.
     pub async fn launch(app: &TestApp) -> Self {
+        Self::launch_at(&app.url("")).await
+    }
+
+    /// Launches a new Chromium for the app at `base` (e.g.
+    /// `http://localhost:PORT`, which WebAuthn needs: a domain, not an IP).
+    pub(crate) async fn launch_at(base: &str) -> Self {
         let executable = chromium_path();
         let profile = std::env::temp_dir().join(format!(
             "paddock-chromium-{}-{}",
@@ -108,7 +114,7 @@ impl Browser {
             .await
             .expect("opening a Chromium tab");
         Self {
-            base: app.url(""),
+            base: base.to_owned(),
             browser,
             page,
             handler: Some(handler),
@@ -258,6 +264,20 @@ impl Browser {
             .save_screenshot(params, &path)
             .await
             .unwrap_or_else(|e| panic!("saving {}: {e}", path.display()));
+    }
+
+    /// Clicks the first element matching the XPath `query` and waits until
+    /// the page it leads to has loaded.
+    pub(crate) async fn click_xpath(&self, query: &str, what: &str) -> &Self {
+        let Some(element) = self.xpath(query).await else {
+            panic!(
+                "no {what} on {}:\n{}",
+                self.current_path().await,
+                self.text().await
+            );
+        };
+        self.click_and_wait(&element, what).await;
+        self
     }
 
     /// Clicks the link whose text is exactly `text` and waits for the new page.
@@ -456,7 +476,7 @@ impl Browser {
         }
     }
 
-    async fn xpath(&self, query: &str) -> Option<Element> {
+    pub(crate) async fn xpath(&self, query: &str) -> Option<Element> {
         self.page
             .find_xpaths(query)
             .await
@@ -492,7 +512,7 @@ fn remove_profile(profile: &Path) {
 }
 
 /// An attribute read through the DOM domain (works without page JavaScript).
-async fn attribute(element: &Element, name: &str) -> Option<String> {
+pub(crate) async fn attribute(element: &Element, name: &str) -> Option<String> {
     let attributes = element.attributes().await.ok()?;
     attributes
         .chunks(2)
@@ -501,7 +521,7 @@ async fn attribute(element: &Element, name: &str) -> Option<String> {
 }
 
 /// `text` as an XPath string literal.
-fn xpath_literal(text: &str) -> String {
+pub(crate) fn xpath_literal(text: &str) -> String {
     if !text.contains('\'') {
         format!("'{text}'")
     } else if !text.contains('"') {
@@ -536,7 +556,7 @@ pub(crate) fn table_rows(html: &str, caption: &str) -> Vec<Vec<String>> {
 }
 
 /// (email, role) per row of the **Members** table on the page shown.
-async fn members(browser: &Browser) -> Vec<(String, String)> {
+pub(crate) async fn members(browser: &Browser) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = table_rows(&browser.html().await, "Members")
         .into_iter()
         .map(|cells| {

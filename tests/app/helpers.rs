@@ -238,6 +238,9 @@ impl TestApp {
                     .expect("trusted proxies"),
                 alpaca_deadline: options.request_timeout + Duration::from_secs(1),
                 passkeys_rp_id: Some("localhost".into()),
+                passkeys: Some(
+                    paddock::passkey::Passkeys::new("localhost", None).expect("relying party"),
+                ),
             }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -515,6 +518,21 @@ impl Visitor {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", client.parse().expect("a header value"));
         Self::with(base, reqwest::Client::builder().default_headers(headers))
+    }
+
+    /// The same person (the same cookie jar: cookies ignore ports) visiting
+    /// another app at `base`, e.g. a second replica on this machine.
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .cookie_provider(self.jar.clone())
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            jar: self.jar.clone(),
+            csrf: Mutex::new(None),
+        }
     }
 
     /// The value of cookie `name` in this visitor's jar.

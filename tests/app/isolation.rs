@@ -460,7 +460,10 @@ async fn no_event_can_be_forged_for_another_member() {
 /// Functions the app role may execute, by signature. A new one must be added
 /// here, with a check below that it returns nobody else's data.
 const REACHABLE: &[&str] = &[
+    "paddock_add_passkey(text,bytea,text,bytea,text,text)",
     "paddock_authenticate(bytea)",
+    "paddock_begin_passkey_ceremony(text,text,bytea)",
+    "paddock_begin_second_factor_passkey(bytea,text,bytea)",
     "paddock_change_password(bytea,bigint[],text,bytea,text,text)",
     "paddock_complete_second_factor(bytea,bytea,bigint[],text,bigint,bytea,text,text,text,text)",
     "paddock_create_organization(text,text,text,bytea,text,text)",
@@ -472,11 +475,14 @@ const REACHABLE: &[&str] = &[
     "paddock_disable_totp(text,text)",
     "paddock_enable_totp(bigint,bytea[],text,text)",
     "paddock_end_session()",
+    "paddock_passkey_used(bytea,text,bytea)",
+    "paddock_pending_passkeys(bytea)",
     "paddock_pending_second_factor(bytea)",
     "paddock_reauthenticate(bytea,bigint[],text,bigint,bytea,text,text,text)",
     "paddock_recovery_codes_left()",
     "paddock_redeem_invite(bytea,text,text,bytea,text,text)",
     "paddock_remove_member(uuid,text,text)",
+    "paddock_remove_passkey(uuid,text,text)",
     "paddock_replace_recovery_codes(bytea[],text,text)",
     "paddock_reset_link(bytea)",
     "paddock_reset_password(bytea,text,text,text)",
@@ -488,6 +494,8 @@ const REACHABLE: &[&str] = &[
     "paddock_sign_in(text,text,bytea,bigint[],bytea,text,text)",
     "paddock_sign_in_attempt(text,text,text[])",
     "paddock_sweep()",
+    "paddock_take_passkey_ceremony(text)",
+    "paddock_take_second_factor_passkey(bytea)",
 ];
 
 #[tokio::test]
@@ -588,6 +596,15 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
     // The session, second-factor and owner functions act on Ada's own member and
     // organization only: Eve, in another organization, is out of reach.
     let eve = w.eve_ids.member;
+    let eves_passkey: Uuid = sqlx::query_scalar(
+        "insert into passkeys (member_id, organization_id, name, credential_id, passkey)
+         values ($1, $2, 'Eve''s key', '\\xeeee', '{}') returning id",
+    )
+    .bind(eve)
+    .bind(w.eve_ids.organization)
+    .fetch_one(&app.admin)
+    .await
+    .expect("Eve's passkey");
     let eves_session: Uuid = sqlx::query_scalar(
         "select public_id from paddock_private.sessions where member_id = $1 limit 1",
     )
@@ -613,6 +630,14 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
         ("select paddock_disable_totp(null, null)".to_owned(), "done"),
         ("select paddock_enable_totp(1, '{}', null, null)::text".to_owned(), "false"),
         ("select paddock_replace_recovery_codes('{}', null, null)::text".to_owned(), "false"),
+        (format!("select paddock_remove_passkey('{eves_passkey}', null, null)"), "not_found"),
+        ("select paddock_passkey_used('\\xeeee', '{}', '\\x00')::text".to_owned(), "false"),
+        ("select paddock_add_passkey('x', '\\xeeee', '{}', '\\x00', null, null)".to_owned(), "refused"),
+        ("select paddock_begin_passkey_ceremony('register', '{}', '\\x00')::text".to_owned(), "false"),
+        ("select paddock_take_passkey_ceremony('register')".to_owned(), ""),
+        ("select count(*)::text from paddock_pending_passkeys(sha256('guess'))".to_owned(), "0"),
+        ("select paddock_begin_second_factor_passkey(sha256('guess'), '{}', '\\x00')::text".to_owned(), "false"),
+        ("select paddock_take_second_factor_passkey(sha256('guess'))".to_owned(), ""),
     ] {
         let rows = console.run(&call).await.unwrap_or_else(|e| panic!("{call}: {e}"));
         let value: Option<String> = rows[0].get(0);
@@ -654,6 +679,17 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
         policies,
         [("Club".to_owned(), true), ("Elsewhere".to_owned(), false)],
         "only her own organization's policy"
+    );
+    let eves_keys: Vec<(String, Option<time::OffsetDateTime>)> =
+        sqlx::query_as("select passkey::text, last_used_at from passkeys where member_id = $1")
+            .bind(eve)
+            .fetch_all(&app.admin)
+            .await
+            .expect("Eve's passkeys");
+    assert_eq!(
+        eves_keys,
+        [("{}".to_owned(), None)],
+        "Eve's passkey untouched"
     );
     // Ending "the current session" ended Ada's, and nobody else's.
     // (Club now requires a second factor, so Bob's live session is sent to set one up.)

@@ -1,11 +1,13 @@
 //! Integration tests: real PostgreSQL, real HTTP, the project's Alpaca simulator.
 
+mod a11y;
 mod account_actions;
 mod account_security;
 mod activity;
 mod auth;
 mod backup;
 mod browser;
+mod browser_security;
 mod browser_trading;
 mod cli;
 mod console;
@@ -18,11 +20,14 @@ mod input;
 mod isolation;
 mod lifecycle;
 mod ops;
+mod passkey_attacks;
+mod passkeys;
 mod portfolio;
 mod process;
 mod proxy;
 mod replicas;
 mod resilience;
 mod slow_clients;
+mod soft_authenticator;
 mod starvation;
 mod trading;

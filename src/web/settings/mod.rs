@@ -1,5 +1,6 @@
 //! `/settings`: password, two-factor status, passkeys and sessions.
 
+pub mod passkeys;
 pub mod totp;
 
 use askama::Template;
@@ -53,6 +54,8 @@ pub struct SettingsPage {
     alert: Option<String>,
     password_errors: FieldErrors,
     passkey_errors: FieldErrors,
+    /// The name typed into **Passkey name**, kept when the form comes back.
+    passkey_name: String,
     recovery_left: i32,
     passkeys_available: bool,
     passkeys: Vec<PasskeyView>,
@@ -90,12 +93,13 @@ impl SettingsPage {
             })
             .collect();
         Ok(Self {
-            passkeys_available: state.settings.passkeys_rp_id.is_some(),
+            passkeys_available: state.settings.passkeys.is_some(),
             ctx,
             status: None,
             alert: None,
             password_errors: FieldErrors::default(),
             passkey_errors: FieldErrors::default(),
+            passkey_name: String::new(),
             recovery_left,
             passkeys,
             sessions,
@@ -162,7 +166,14 @@ pub async fn change_password(
     }
     let released = tx.release().await?;
     let address = address_subject(&ctx.origin);
-    let guessed = guess(&state, &ctx.member.email, &address, form.current_password).await?;
+    let guessed = guess(
+        &state,
+        &ctx.member.email,
+        &address,
+        &session.devices(),
+        form.current_password,
+    )
+    .await?;
     let new_password = form.new_password;
     let new_hash = hashing(&state, move || password::hash(&new_password)).await??;
     let mut tx = released.begin().await?;

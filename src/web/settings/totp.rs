@@ -31,6 +31,10 @@ pub struct SetupPage {
     qr_svg: String,
     secret_text: String,
     errors: FieldErrors,
+    /// Offered instead when the organization requires a second factor.
+    passkeys_available: bool,
+    passkey_errors: FieldErrors,
+    passkey_name: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -68,13 +72,21 @@ async fn secret_being_set_up(
     Ok(secret)
 }
 
-fn setup_page(ctx: Ctx, secret: &TotpSecret, errors: FieldErrors) -> Result<SetupPage, AppError> {
+fn setup_page(
+    state: &AppState,
+    ctx: Ctx,
+    secret: &TotpSecret,
+    errors: FieldErrors,
+) -> Result<SetupPage, AppError> {
     let uri = secret.uri(&ctx.member.email);
     Ok(SetupPage {
         qr_svg: totp::qr_svg(uri.expose_secret())?,
         secret_text: secret.base32().expose_secret().to_owned(),
         ctx,
         errors,
+        passkeys_available: state.settings.passkeys.is_some(),
+        passkey_errors: FieldErrors::default(),
+        passkey_name: String::new(),
     })
 }
 
@@ -88,7 +100,7 @@ pub async fn show(
         return Ok(Redirect::to("/settings").into_response());
     }
     let secret = secret_being_set_up(&state, &ctx, &mut tx).await?;
-    Ok(setup_page(ctx, &secret, FieldErrors::default())?.into_response())
+    Ok(setup_page(&state, ctx, &secret, FieldErrors::default())?.into_response())
 }
 
 /// The confirmation code as posted.
@@ -126,7 +138,7 @@ pub async fn enable(
             "code",
             "That code does not match. Enter the 6-digit code your app shows now.",
         );
-        let page = setup_page(ctx, &secret, errors)?;
+        let page = setup_page(&state, ctx, &secret, errors)?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let (codes, hashes) = new_recovery_codes()?;
