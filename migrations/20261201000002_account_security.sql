@@ -114,7 +114,8 @@ as $$
     for update
 $$;
 
--- Makes the pending session `p_old` a signed-in one under a new secret.
+-- Makes the pending session `p_old` a signed-in one under a new secret, and
+-- forgets the account's failures of its own kind of client.
 create function paddock_private.promote(p_old bytea, p_new bytea, p_how text, p_ip text, p_user_agent text)
 returns void
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
@@ -125,7 +126,8 @@ begin
     delete from paddock_private.sessions x where x.token_hash = p_old returning * into s;
     perform paddock_private.new_session(p_new, s.member_id, s.organization_id, 'signed_in', p_ip, p_user_agent);
     delete from paddock_private.sign_in_failures f
-    where f.scope = 'account' and f.subject = paddock_private.account_subject(
+    where f.scope = 'account' and f.device is not distinct from s.device
+      and f.subject = paddock_private.account_subject(
         (select m.email from public.members m where m.id = s.member_id));
     insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
     values (s.organization_id, s.member_id, 'sign_in', p_how, p_ip, left(p_user_agent, 256));
@@ -178,20 +180,24 @@ as $$
     where s.token_hash = sha256(p_token) and s.state = 'second_factor' and s.idle_expires_at > now()
 $$;
 
--- Counts a second-factor guess like a password guess (per account and address).
+-- Counts a second-factor guess like a password guess: on the device the
+-- password step was counted against, or per account and address.
 create function paddock_second_factor_attempt(p_token bytea, p_address text)
 returns table (retry_after integer, attempts bigint[])
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_email text;
+    v_device text;
 begin
-    select m.email into v_email from paddock_private.sessions s join public.members m on m.id = s.member_id
+    select m.email, s.device into v_email, v_device
+    from paddock_private.sessions s join public.members m on m.id = s.member_id
     where s.token_hash = sha256(p_token) and s.state = 'second_factor' and s.idle_expires_at > now();
     if v_email is null then
         return;
     end if;
-    return query select a.retry_after, a.attempts from public.paddock_sign_in_attempt(v_email, p_address) a;
+    return query select c.retry_after, c.attempts
+        from paddock_private.count_attempt(paddock_private.account_subject(v_email), p_address, v_device) c;
 end
 $$;
 
@@ -366,7 +372,9 @@ end
 $$;
 
 -- Turns TOTP off: only after a recent sign-in, and not while the organization
--- requires two-factor authentication and no passkey remains.
+-- requires two-factor authentication and no passkey remains. It locks the
+-- member's row, as removing a passkey does, so the two cannot both pass the
+-- policy check at once and leave no second factor.
 create function paddock_disable_totp(p_ip text, p_user_agent text) returns text
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
@@ -376,6 +384,7 @@ begin
     if not paddock_private.fresh() then
         return 'step_up';
     end if;
+    perform 1 from public.members m where m.id = v_member for update;
     if (select o.require_two_factor from public.organizations o where o.id = paddock_private.identity_part(3))
        and not exists (select 1 from public.passkeys k where k.member_id = v_member) then
         return 'required';
@@ -593,8 +602,9 @@ begin
 end
 $$;
 
--- The sweeper also forgets spent and expired reset links.
-create or replace function paddock_sweep() returns void
+-- Deletes expired sessions, sign-in failures older than the window, and spent
+-- or expired reset links.
+create function paddock_sweep() returns void
 language sql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
     delete from paddock_private.sessions

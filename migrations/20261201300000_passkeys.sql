@@ -199,28 +199,6 @@ begin
 end
 $$;
 
--- Turning TOTP off takes the same per-member lock, so it and removing the last
--- passkey cannot both pass the policy check at once and leave no second factor.
-create or replace function paddock_disable_totp(p_ip text, p_user_agent text) returns text
-language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_member uuid := paddock_private.identity_part(2);
-begin
-    if not paddock_private.fresh() then
-        return 'step_up';
-    end if;
-    perform 1 from public.members m where m.id = v_member for update;
-    if (select o.require_two_factor from public.organizations o where o.id = paddock_private.identity_part(3))
-       and not exists (select 1 from public.passkeys k where k.member_id = v_member) then
-        return 'required';
-    end if;
-    delete from public.totp t where t.member_id = v_member;
-    delete from paddock_private.recovery_codes r where r.member_id = v_member;
-    perform paddock_private.record('two_factor_disabled', 'authenticator app', p_ip, p_user_agent);
-    return 'done';
-end
-$$;
 
 revoke execute on all functions in schema public from public;
 revoke execute on all functions in schema paddock_private from public;
