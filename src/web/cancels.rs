@@ -4,7 +4,6 @@
 
 use axum::{
     extract::State,
-    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -12,17 +11,18 @@ use uuid::Uuid;
 
 use crate::{
     alpaca::AlpacaError,
-    db::{self, credentials::Credential},
+    db::credentials::Credential,
     domain::CredentialId,
     error::AppError,
     state::AppState,
     trading,
     web::{
+        confirm::{self, Checked},
         extract::{Form, Path},
         forms::FieldErrors,
         service::{
-            LiveConfirmation, UNSEAL_FAILED, describe, failure_status, live_action_allowed,
-            own_credential, unseal_and_release, within,
+            LiveConfirmation, UNSEAL_FAILED, describe, live_action_allowed, own_credential,
+            unseal_and_release, within,
         },
         session::{self, Once, Session},
         tenant::{Ctx, Tx},
@@ -124,33 +124,28 @@ pub async fn cancel_all(
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, AppError> {
     let credential = own_credential(&mut tx, id).await?;
-    let back = Redirect::to(&format!("/accounts/{}", credential.id)).into_response();
-    let confirmation = LiveConfirmation::of_checkbox(&form.confirm_live);
-    let mut page = cancel_all_page(ctx.clone(), &credential, form.action_token.clone());
-    if let Some((field, message)) = live_action_allowed(&ctx, &credential, confirmation, &ctx.path)?
+    let page = cancel_all_page(ctx.clone(), &credential, form.action_token.clone());
+    let already = "This confirmation was already sent, so nothing more was canceled. Open orders below are as Alpaca reports them now.";
+    let (keys, released, page) = match confirm::check(
+        &state,
+        &ctx,
+        tx,
+        &session,
+        &credential,
+        confirm::Submission {
+            page,
+            confirm_live: &form.confirm_live,
+            already,
+        },
+    )
+    .await?
     {
-        page.errors.add(field, message);
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if !trading::valid_token(&form.action_token) {
-        page.token = trading::new_token();
-        page.alert = Some("This confirmation carried no valid token. Nothing was sent to Alpaca; press Cancel all orders again.".into());
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if !db::action_tokens::use_once(&mut tx, &form.action_token).await? {
-        session::set_once(
-            &session,
-            Once::Status,
-            "This confirmation was already sent, so nothing more was canceled. Open orders below are as Alpaca reports them now.",
-        );
-        return Ok(back);
-    }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
-    let Some(keys) = unsealed.into_iter().flatten().next() else {
-        page.token = trading::new_token();
-        page.alert = Some(UNSEAL_FAILED.into());
-        return Ok((StatusCode::CONFLICT, page).into_response());
+        Checked::Go {
+            keys,
+            released,
+            page,
+        } => (keys, released, page),
+        Checked::Answer(response) => return Ok(response),
     };
     let env = credential.environment;
     let result = within(&state, released.alpaca().cancel_all_orders(env, &keys)).await;
@@ -178,20 +173,13 @@ pub async fn cancel_all(
                 );
                 session::set_once(&session, Once::Alert, &alert);
             }
-            Ok(back)
+            Ok(confirm::back_to_account(&credential))
         }
-        Err(e) => {
-            let definite = !matches!(e, AlpacaError::Unavailable(_) | AlpacaError::Unreadable(_));
-            page.token = trading::new_token();
-            page.alert = Some(if definite {
-                format!("{}. Nothing was canceled.", describe(&e))
-            } else {
-                format!(
-                    "{}. Paddock could not confirm what was canceled — check Open orders before trying again.",
-                    describe(&e)
-                )
-            });
-            Ok((failure_status(&e), page).into_response())
-        }
+        Err(e) => Ok(confirm::failed(
+            page,
+            &e,
+            "Nothing was canceled.",
+            "Paddock could not confirm what was canceled — check Open orders before trying again.",
+        )),
     }
 }

@@ -5,6 +5,7 @@ mod activity;
 mod assets;
 mod auth;
 mod cancels;
+mod confirm;
 mod credentials;
 mod csrf;
 mod extract;

@@ -6,25 +6,23 @@
 use axum::{
     extract::State,
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::{
     alpaca::AlpacaError,
-    db::{self, credentials::Credential},
+    db::credentials::Credential,
     domain::CredentialId,
     error::AppError,
     state::AppState,
     trading,
     web::{
+        confirm::{self, Checked},
         extract::{Form, Path},
         forms::FieldErrors,
-        service::{
-            LiveConfirmation, UNSEAL_FAILED, describe, failure_status, live_action_allowed,
-            own_credential, unseal_and_release, within,
-        },
+        service::{own_credential, within},
         session::{self, Once, Session},
         tenant::{Ctx, Tx},
         trading_views::{AccountHeader, ConfirmPage},
@@ -113,7 +111,6 @@ pub async fn close(
 ) -> Result<Response, AppError> {
     let credential = own_credential(&mut tx, id).await?;
     let symbol = position_symbol(&symbol)?;
-    let back = Redirect::to(&format!("/accounts/{}", credential.id)).into_response();
     let qty_text = form.qty.trim().to_owned();
     let mut page = close_page(
         ctx.clone(),
@@ -133,35 +130,29 @@ pub async fn close(
             }
         }
     };
-    let confirmation = LiveConfirmation::of_checkbox(&form.confirm_live);
-    if let Some((field, message)) = live_action_allowed(&ctx, &credential, confirmation, &ctx.path)?
+    let already = format!(
+        "This confirmation was already sent, so nothing more of {symbol} was closed. Positions below are as Alpaca reports them now."
+    );
+    let (keys, released, mut page) = match confirm::check(
+        &state,
+        &ctx,
+        tx,
+        &session,
+        &credential,
+        confirm::Submission {
+            page,
+            confirm_live: &form.confirm_live,
+            already: &already,
+        },
+    )
+    .await?
     {
-        page.errors.add(field, message);
-    }
-    if !page.errors.is_empty() {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if !trading::valid_token(&form.action_token) {
-        page.token = trading::new_token();
-        page.alert = Some("This confirmation carried no valid token. Nothing was sent to Alpaca; press Close position again.".into());
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if !db::action_tokens::use_once(&mut tx, &form.action_token).await? {
-        session::set_once(
-            &session,
-            Once::Status,
-            &format!(
-                "This confirmation was already sent, so nothing more of {symbol} was closed. Positions below are as Alpaca reports them now."
-            ),
-        );
-        return Ok(back);
-    }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
-    page.token = trading::new_token();
-    let Some(keys) = unsealed.into_iter().flatten().next() else {
-        page.alert = Some(UNSEAL_FAILED.into());
-        return Ok((StatusCode::CONFLICT, page).into_response());
+        Checked::Go {
+            keys,
+            released,
+            page,
+        } => (keys, released, page),
+        Checked::Answer(response) => return Ok(response),
     };
     let env = credential.environment;
     let result = within(
@@ -187,33 +178,27 @@ pub async fn close(
                     .unwrap_or_else(|| "—".into())
             );
             session::set_once(&session, Once::Status, &line);
-            Ok(back)
+            Ok(confirm::back_to_account(&credential))
         }
         Err(AlpacaError::NotFound) => {
             page.alert = Some(format!(
                 "Alpaca has no {symbol} position in this account; it may be closed already. Nothing was sent."
             ));
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, *page).into_response())
         }
         Err(AlpacaError::Refused(message) | AlpacaError::Unprocessable(message)) => {
             if message.contains("qty") {
                 page.errors.add("qty", format!("Alpaca: {message}"));
             }
             page.alert = Some(format!("Alpaca did not close the position: {message}"));
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, *page).into_response())
         }
-        Err(e) => {
-            let unknown = matches!(e, AlpacaError::Unavailable(_) | AlpacaError::Unreadable(_));
-            page.alert = Some(if unknown {
-                format!(
-                    "{}. Paddock could not confirm whether the position was closed — check Positions and Open orders before trying again.",
-                    describe(&e)
-                )
-            } else {
-                format!("{}. Nothing was closed.", describe(&e))
-            });
-            Ok((failure_status(&e), page).into_response())
-        }
+        Err(e) => Ok(confirm::failed(
+            page,
+            &e,
+            "Nothing was closed.",
+            "Paddock could not confirm whether the position was closed — check Positions and Open orders before trying again.",
+        )),
     }
 }
 
@@ -256,33 +241,28 @@ pub async fn close_all(
     Form(form): Form<CloseForm>,
 ) -> Result<Response, AppError> {
     let credential = own_credential(&mut tx, id).await?;
-    let back = Redirect::to(&format!("/accounts/{}", credential.id)).into_response();
-    let mut page = close_all_page(ctx.clone(), &credential, form.action_token.clone());
-    let confirmation = LiveConfirmation::of_checkbox(&form.confirm_live);
-    if let Some((field, message)) = live_action_allowed(&ctx, &credential, confirmation, &ctx.path)?
+    let page = close_all_page(ctx.clone(), &credential, form.action_token.clone());
+    let already = "This confirmation was already sent, so nothing more was closed. Positions below are as Alpaca reports them now.";
+    let (keys, released, page) = match confirm::check(
+        &state,
+        &ctx,
+        tx,
+        &session,
+        &credential,
+        confirm::Submission {
+            page,
+            confirm_live: &form.confirm_live,
+            already,
+        },
+    )
+    .await?
     {
-        page.errors.add(field, message);
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if !trading::valid_token(&form.action_token) {
-        page.token = trading::new_token();
-        page.alert = Some("This confirmation carried no valid token. Nothing was sent to Alpaca; press Close all positions again.".into());
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if !db::action_tokens::use_once(&mut tx, &form.action_token).await? {
-        session::set_once(
-            &session,
-            Once::Status,
-            "This confirmation was already sent, so nothing more was closed. Positions below are as Alpaca reports them now.",
-        );
-        return Ok(back);
-    }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
-    page.token = trading::new_token();
-    let Some(keys) = unsealed.into_iter().flatten().next() else {
-        page.alert = Some(UNSEAL_FAILED.into());
-        return Ok((StatusCode::CONFLICT, page).into_response());
+        Checked::Go {
+            keys,
+            released,
+            page,
+        } => (keys, released, page),
+        Checked::Answer(response) => return Ok(response),
     };
     let env = credential.environment;
     let result = within(&state, released.alpaca().close_all_positions(env, &keys)).await;
@@ -324,20 +304,14 @@ pub async fn close_all(
                 let alert = format!("Alpaca could not close: {}", failed.join("; "));
                 session::set_once(&session, Once::Alert, &alert);
             }
-            Ok(back)
+            Ok(confirm::back_to_account(&credential))
         }
-        Err(e) => {
-            let unknown = matches!(e, AlpacaError::Unavailable(_) | AlpacaError::Unreadable(_));
-            page.alert = Some(if unknown {
-                format!(
-                    "{}. Paddock could not confirm what was closed — check Positions and Open orders before trying again.",
-                    describe(&e)
-                )
-            } else {
-                format!("{}. Nothing was closed.", describe(&e))
-            });
-            Ok((failure_status(&e), page).into_response())
-        }
+        Err(e) => Ok(confirm::failed(
+            page,
+            &e,
+            "Nothing was closed.",
+            "Paddock could not confirm what was closed — check Positions and Open orders before trying again.",
+        )),
     }
 }
 
