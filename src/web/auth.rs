@@ -230,14 +230,12 @@ pub async fn signup(
     if email.is_none() {
         errors.add("email", "Enter an email address like name@example.com.");
     }
-    if form.password.expose_secret().chars().any(char::is_control) {
-        errors.add("password", "Passwords cannot contain control characters.");
-    } else if let Some(reason) = password::weakness(&form.password, &[values.email.as_str()]) {
-        errors.add("password", reason);
-    }
-    if form.password.expose_secret() != form.confirm_password.expose_secret() {
-        errors.add("confirm_password", "The two passwords differ.");
-    }
+    forms::new_password(
+        &mut errors,
+        ("password", &form.password),
+        ("confirm_password", &form.confirm_password),
+        &[values.email.as_str()],
+    );
     match (
         values.organization_name.is_empty(),
         values.invite_code.is_empty(),

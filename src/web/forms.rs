@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use secrecy::{ExposeSecret, SecretString};
+
 /// Messages keyed by field name, in the order they were found.
 #[derive(Debug, Default)]
 pub struct FieldErrors(Vec<(Cow<'static, str>, String)>);
@@ -63,4 +65,24 @@ pub fn text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usi
         errors.add(field, format!("Use at most {max} characters."));
     }
     value.to_owned()
+}
+
+/// A new password and its confirmation, posted as fields `field` and
+/// `confirm_field`: refused beside the field when it has control characters, is
+/// weak (`context` holds words it must not lean on, like the email), or the two
+/// differ.
+pub fn new_password(
+    errors: &mut FieldErrors,
+    (field, password): (&'static str, &SecretString),
+    (confirm_field, confirmation): (&'static str, &SecretString),
+    context: &[&str],
+) {
+    if password.expose_secret().chars().any(char::is_control) {
+        errors.add(field, "Passwords cannot contain control characters.");
+    } else if let Some(reason) = crate::password::weakness(password, context) {
+        errors.add(field, reason);
+    }
+    if password.expose_secret() != confirmation.expose_secret() {
+        errors.add(confirm_field, "The two passwords differ.");
+    }
 }

@@ -7,7 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::{
@@ -18,7 +18,7 @@ use crate::{
     token::Token,
     web::{
         extract::{Form, Path},
-        forms::FieldErrors,
+        forms::{self, FieldErrors},
         service::hashing,
         session::{self, Once, Session},
         tenant::ClientOrigin,
@@ -91,22 +91,12 @@ pub async fn set(
         return Ok(invalid_link());
     };
     let mut errors = FieldErrors::default();
-    if form
-        .new_password
-        .expose_secret()
-        .chars()
-        .any(char::is_control)
-    {
-        errors.add(
-            "new_password",
-            "Passwords cannot contain control characters.",
-        );
-    } else if let Some(reason) = password::weakness(&form.new_password, &[&email]) {
-        errors.add("new_password", reason);
-    }
-    if form.new_password.expose_secret() != form.confirm_new_password.expose_secret() {
-        errors.add("confirm_new_password", "The two passwords differ.");
-    }
+    forms::new_password(
+        &mut errors,
+        ("new_password", &form.new_password),
+        ("confirm_new_password", &form.confirm_new_password),
+        &[&email],
+    );
     if !errors.is_empty() {
         let page = ResetPage {
             csrf: session.csrf(),

@@ -22,7 +22,7 @@ use crate::{
     token::Token,
     web::{
         extract::{Form, Path},
-        forms::{FieldErrors, when},
+        forms::{self, FieldErrors, when},
         service::{Guess, address_subject, guess, hashing, too_many},
         session::{self, Once, Session},
         tenant::{Ctx, Tx},
@@ -143,22 +143,12 @@ pub async fn change_password(
     if form.current_password.expose_secret().is_empty() {
         errors.add("current_password", "Enter your current password.");
     }
-    if form
-        .new_password
-        .expose_secret()
-        .chars()
-        .any(char::is_control)
-    {
-        errors.add(
-            "new_password",
-            "Passwords cannot contain control characters.",
-        );
-    } else if let Some(reason) = password::weakness(&form.new_password, &[&ctx.member.email]) {
-        errors.add("new_password", reason);
-    }
-    if form.new_password.expose_secret() != form.confirm_new_password.expose_secret() {
-        errors.add("confirm_new_password", "The two passwords differ.");
-    }
+    forms::new_password(
+        &mut errors,
+        ("new_password", &form.new_password),
+        ("confirm_new_password", &form.confirm_new_password),
+        &[&ctx.member.email],
+    );
     if !errors.is_empty() {
         let mut page = SettingsPage::load(&state, ctx, &mut tx).await?;
         page.password_errors = errors;
