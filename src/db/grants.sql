@@ -23,6 +23,8 @@ grant execute on function
     paddock_current_organization(),
     paddock_current_session(),
     paddock_authenticate(bytea),
+    paddock_open_request(bytea, boolean),
+    paddock_record_key_uses(bytea, uuid[], text, boolean, text, text),
     paddock_end_session(),
     paddock_sweep(),
     paddock_sign_in_attempt(text, text),

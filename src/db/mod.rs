@@ -13,6 +13,7 @@ pub mod members;
 pub mod passkeys;
 pub mod pg_upgrade;
 pub mod posture;
+pub mod request;
 pub mod supervisor;
 
 use std::{str::FromStr, time::Duration};

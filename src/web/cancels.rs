@@ -17,6 +17,7 @@ use crate::{
     error::AppError,
     state::AppState,
     trading,
+    vault::Purpose,
     web::{
         extract::{Form, Path},
         forms::FieldErrors,
@@ -49,8 +50,14 @@ pub async fn cancel(
         session::set_once(&session, Once::Alert, message);
         return Ok(back);
     }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        &state,
+        &ctx,
+        tx,
+        std::slice::from_ref(&credential),
+        Purpose::Order,
+    )
+    .await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         session::set_once(&session, Once::Alert, UNSEAL_FAILED);
         return Ok(back);
@@ -145,8 +152,14 @@ pub async fn cancel_all(
         );
         return Ok(back);
     }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        &state,
+        &ctx,
+        tx,
+        std::slice::from_ref(&credential),
+        Purpose::Order,
+    )
+    .await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         page.token = trading::new_token();
         page.alert = Some(UNSEAL_FAILED.into());

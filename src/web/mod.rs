@@ -14,6 +14,7 @@ mod orders;
 mod org;
 mod portfolio;
 mod positions;
+mod reads;
 mod reauth;
 mod reset;
 mod second_factor;
@@ -50,9 +51,17 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 
 /// Builds the whole application: the same function serves the binary and the tests.
 pub fn router(state: AppState) -> Router {
-    let members_only = Router::new()
+    // Pages that mostly wait for Alpaca: no transaction up front, one statement
+    // for the session and the credentials, one more for any key uses.
+    let members_waiting_for_alpaca = Router::new()
         .route("/portfolio", get(portfolio::show))
         .route("/accounts/{id}", get(accounts::show))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            tenant::require_member_lazily,
+        ));
+
+    let members_only = Router::new()
         .route("/accounts/{id}/orders", post(orders::place))
         .route(
             "/accounts/{id}/orders/{order_id}/cancel",
@@ -104,7 +113,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/reauth", get(reauth::show).post(reauth::confirm))
         .route("/logout", post(auth::logout))
-        .route_layer(from_fn_with_state(state.clone(), tenant::require_member));
+        .route_layer(from_fn_with_state(state.clone(), tenant::require_member))
+        .merge(members_waiting_for_alpaca);
 
     let pages = Router::new()
         .route("/", get(root))

@@ -18,6 +18,7 @@ use crate::{
     error::AppError,
     state::AppState,
     trading,
+    vault::Purpose,
     web::{
         extract::{Form, Path},
         forms::FieldErrors,
@@ -156,8 +157,14 @@ pub async fn close(
         );
         return Ok(back);
     }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        &state,
+        &ctx,
+        tx,
+        std::slice::from_ref(&credential),
+        Purpose::Order,
+    )
+    .await?;
     page.token = trading::new_token();
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         page.alert = Some(UNSEAL_FAILED.into());
@@ -277,8 +284,14 @@ pub async fn close_all(
         );
         return Ok(back);
     }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        &state,
+        &ctx,
+        tx,
+        std::slice::from_ref(&credential),
+        Purpose::Order,
+    )
+    .await?;
     page.token = trading::new_token();
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         page.alert = Some(UNSEAL_FAILED.into());

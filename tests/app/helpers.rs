@@ -146,6 +146,9 @@ pub struct Options {
     pub pool_size: u32,
     /// Slow-client limits of the serving function.
     pub limits: Limits,
+    /// Reuse of account reads; off unless a test is about it, so every view
+    /// calls the simulator.
+    pub alpaca_cache: Duration,
 }
 
 impl Default for Options {
@@ -157,6 +160,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(2),
             pool_size: 30,
             limits: Limits::default(),
+            alpaca_cache: Duration::ZERO,
         }
     }
 }
@@ -212,7 +216,10 @@ impl TestApp {
         };
         let state = AppState {
             pool: app_pool.clone(),
-            alpaca: web::tenant::AlpacaGate::new(alpaca::Client::new(&alpaca).expect("client")),
+            alpaca: web::tenant::AlpacaGate::new(
+                alpaca::Client::new(&alpaca).expect("client"),
+                options.alpaca_cache,
+            ),
             sealer: keyring.clone(),
             hashing: AppState::hashing_slots(),
             verifications: Default::default(),

@@ -471,8 +471,10 @@ const REACHABLE: &[&str] = &[
     "paddock_disable_totp(text,text)",
     "paddock_enable_totp(bigint,bytea[],text,text)",
     "paddock_end_session()",
+    "paddock_open_request(bytea,boolean)",
     "paddock_pending_second_factor(bytea)",
     "paddock_reauthenticate(bytea,bigint[],text,bigint,bytea,text,text,text)",
+    "paddock_record_key_uses(bytea,uuid[],text,boolean,text,text)",
     "paddock_recovery_codes_left()",
     "paddock_redeem_invite(bytea,text,text,bytea,text,text)",
     "paddock_remove_member(uuid,text,text)",
@@ -658,6 +660,100 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
     assert_eq!(w.bob.get("/settings/totp").await.status, 200);
     assert_eq!(w.eve.get("/credentials").await.status, 200);
     assert_eq!(w.ada.get("/credentials").await.location(), "/login");
+}
+
+/// The credential ids of `email`'s member, and how many `credential_used`
+/// events and used credentials that member has, as the owner sees them.
+async fn key_use_trail(app: &TestApp, email: &str) -> (Vec<Uuid>, i64, i64) {
+    let ids = ids(app, email).await;
+    let credentials: Vec<Uuid> =
+        sqlx::query_scalar("select id from credentials where member_id = $1 order by id")
+            .bind(ids.member)
+            .fetch_all(&app.admin)
+            .await
+            .expect("credentials");
+    let (events, used): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from security_events where member_id = $1 and kind = 'credential_used'),
+                (select count(*) from credentials where member_id = $1 and last_used_at is not null)",
+    )
+    .bind(ids.member)
+    .fetch_one(&app.admin)
+    .await
+    .expect("trail");
+    (credentials, events, used)
+}
+
+#[tokio::test]
+async fn the_one_statement_page_functions_read_and_record_only_for_the_secrets_member() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (adas, _, _) = key_use_trail(&app, "ada@example.com").await;
+    let (eves, eve_events, eve_used) = key_use_trail(&app, "eve@example.com").await;
+    let (bobs, bob_events, bob_used) = key_use_trail(&app, "bob@example.com").await;
+    let everyone = format!("array['{}', '{}', '{}']::uuid[]", adas[0], bobs[0], eves[0]);
+    let ada_secret = format!(
+        "'\\x{}'::bytea",
+        paddock::attest::hex(w.ada.session_token().expose_bytes())
+    );
+    let mut console = Console::as_member(&app, &w.ada).await;
+    // Without a live session's secret: no identity, no rows, nothing recorded.
+    for guess in ["sha256('guess')", "null"] {
+        let opened = console
+            .run(&format!(
+                "select * from paddock_open_request({guess}, true)"
+            ))
+            .await
+            .expect("callable");
+        assert!(opened.is_empty(), "{guess}");
+        let recorded = console
+            .run(&format!(
+                "select * from paddock_record_key_uses({guess}, {everyone}, 'forged', true, null, null)"
+            ))
+            .await
+            .expect("callable");
+        assert!(recorded.is_empty(), "{guess}");
+    }
+    // With Ada's own secret: exactly what row-level security lets Ada read, and
+    // records for Ada's credential only, whatever ids are asked for.
+    let opened: Vec<Option<Uuid>> = console
+        .run(&format!(
+            "select credential_id from paddock_open_request({ada_secret}, true)"
+        ))
+        .await
+        .expect("open")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let visible: Vec<Option<Uuid>> = console
+        .run("select id from credentials")
+        .await
+        .expect("select")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(opened, visible);
+    assert_eq!(opened, [Some(adas[0])]);
+    let recorded: Vec<Uuid> = console
+        .run(&format!(
+            "select * from paddock_record_key_uses({ada_secret}, {everyone}, 'forged', true, null, null)"
+        ))
+        .await
+        .expect("record")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, adas);
+    console.commit().await;
+    assert_eq!(
+        key_use_trail(&app, "eve@example.com").await,
+        (eves, eve_events, eve_used)
+    );
+    assert_eq!(
+        key_use_trail(&app, "bob@example.com").await,
+        (bobs, bob_events, bob_used)
+    );
+    let (_, ada_events, ada_used) = key_use_trail(&app, "ada@example.com").await;
+    assert!(ada_events >= 1 && ada_used == 1);
 }
 
 #[tokio::test]

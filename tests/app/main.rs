@@ -7,6 +7,7 @@ mod auth;
 mod backup;
 mod browser;
 mod browser_trading;
+mod cache;
 mod cli;
 mod console;
 mod credentials;
