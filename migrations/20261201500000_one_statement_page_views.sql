@@ -57,8 +57,7 @@ begin
                c.id, c.label, c.environment, c.sealed_key_id, c.sealed_secret, c.key_id_last4,
                c.account_number, c.seal_key_version, c.created_at, c.account_changed_at, c.last_used_at
         from (select 1) as one
-        left join public.credentials c
-            on p_with_credentials and c.member_id = (select public.paddock_current_member())
+        left join public.credentials c on p_with_credentials and c.member_id = who.member_id
         order by c.created_at, c.label;
 end
 $$;
@@ -78,16 +77,18 @@ create function paddock_record_key_uses(
 returns setof uuid
 language plpgsql volatile security invoker set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    who record;
 begin
-    if not exists (select 1 from public.paddock_authenticate(p_token)) then
+    select * into who from public.paddock_authenticate(p_token);
+    if not found then
         return;
     end if;
     return query
         with used as (
             select c.id, c.label, c.last_used_at
             from public.credentials c
-            where c.id = any(p_credentials)
-              and c.member_id = (select public.paddock_current_member())
+            where c.id = any(p_credentials) and c.member_id = who.member_id
         ), touched as (
             update public.credentials c
             set last_used_at = now(),
@@ -98,11 +99,66 @@ begin
                    or date_trunc('minute', u.last_used_at) < date_trunc('minute', now()))
         ), recorded as (
             insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
-            select (select public.paddock_current_organization()), (select public.paddock_current_member()),
-                   'credential_used', u.label || ': ' || p_purpose, p_ip, left(p_user_agent, 256)
+            select who.organization_id, who.member_id, 'credential_used', u.label || ': ' || p_purpose,
+                   p_ip, left(p_user_agent, 256)
             from used u
         )
         select u.id from used u;
 end
 $$;
 revoke all on function paddock_record_key_uses(bytea, uuid[], text, boolean, text, text) from public;
+
+-- The identity check, cheaper (the same checks): these were SQL functions,
+-- which PostgreSQL parses and plans again at every call when they are SECURITY
+-- DEFINER — and the policies call them in every statement, several times.
+-- PL/pgSQL keeps their plans for the connection's life. The MAC is now checked
+-- over the parts as sent, before any cast: an identity that is not exactly
+-- what paddock_authenticate wrote never matches, so no cast can fail and no
+-- exception block (a subtransaction per call) is needed.
+
+create or replace function paddock_private.identity_mac(p_member uuid, p_organization uuid, p_session uuid)
+returns text
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    k bytea;
+begin
+    select s.value into k from paddock_private.secrets s where s.name = 'identity';
+    return encode(sha256(k || sha256(k || convert_to(concat_ws(':',
+        p_member, p_organization, p_session, pg_backend_pid(),
+        extract(epoch from transaction_timestamp())), 'UTF8'))), 'hex');
+end
+$$;
+
+create or replace function paddock_private.identity_part(n int)
+returns uuid
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v text[] := string_to_array(current_setting('paddock.identity', true), ':');
+    k bytea;
+begin
+    if v is null or array_length(v, 1) <> 5 or v[1] <> 'v1' then
+        return null;
+    end if;
+    select s.value into k from paddock_private.secrets s where s.name = 'identity';
+    if v[5] is distinct from encode(sha256(k || sha256(k || convert_to(concat_ws(':',
+            v[2], v[3], v[4], pg_backend_pid(),
+            extract(epoch from transaction_timestamp())), 'UTF8'))), 'hex') then
+        return null;
+    end if;
+    return v[n]::uuid;
+end
+$$;
+
+create or replace function paddock_current_member() returns uuid
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$ begin return paddock_private.identity_part(2); end $$;
+
+create or replace function paddock_current_organization() returns uuid
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$ begin return paddock_private.identity_part(3); end $$;
+
+create or replace function paddock_current_session() returns uuid
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$ begin return paddock_private.identity_part(4); end $$;

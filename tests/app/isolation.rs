@@ -696,6 +696,14 @@ async fn the_one_statement_page_functions_read_and_record_only_for_the_secrets_m
         paddock::attest::hex(w.ada.session_token().expose_bytes())
     );
     let mut console = Console::as_member(&app, &w.ada).await;
+    // A malformed identity is no identity, and no error either.
+    let malformed = console
+        .run(
+            "select set_config('paddock.identity', 'v1:not-a-uuid:x:y:0000', true), paddock_current_member()",
+        )
+        .await
+        .expect("no error");
+    assert_eq!(malformed[0].get::<Option<Uuid>, _>(1), None);
     // Without a live session's secret: no identity, no rows, nothing recorded.
     for guess in ["sha256('guess')", "null"] {
         let opened = console
