@@ -142,7 +142,7 @@ impl Unrecorded {
 
 /// Opens the keys of `credentials` in memory, one use each. Keys that do not
 /// open are logged and left out. Nothing may use them before their uses are
-/// recorded (see [`crate::db::request::record_key_uses`]).
+/// recorded (see [`crate::db::request::open`]).
 pub fn unseal(sealer: &dyn Sealer, credentials: &[&Credential]) -> Unrecorded {
     Unrecorded(
         credentials

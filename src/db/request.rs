@@ -1,11 +1,11 @@
 //! A page view's database work in as few round trips as the audit promise
-//! allows: one statement says who is asking and returns their credentials, one
-//! records every key use of the page. Neither needs a transaction around it —
-//! each presents the session's secret itself (see the migration
+//! allows: one statement says who is asking, returns their credentials and
+//! records the page's key uses. It needs no transaction around it — it presents
+//! the session's secret itself (see the migration
 //! `20261201500000_one_statement_page_views.sql`), and row-level security still
-//! decides what they read and write.
+//! decides what it reads and writes.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,7 +23,8 @@ use crate::{
 /// Who is asking, as the database vouches for them, and their credentials.
 pub struct Opened {
     pub identity: Identity,
-    /// Oldest first; empty unless asked for.
+    /// Oldest first: those asked for that are the member's (all recorded, when
+    /// uses were asked for).
     pub credentials: Vec<Credential>,
 }
 
@@ -72,19 +73,47 @@ impl OpenedRow {
     }
 }
 
-/// Checks the session whose secret is `token` and, with `with_credentials`,
-/// reads the member's credentials — one statement, no transaction. `None` when
-/// no live, signed-in session has that secret.
+/// What a page's one statement reads, and records.
+pub struct Reads<'a> {
+    /// `None`: all the member's credentials.
+    pub credentials: Option<&'a [CredentialId]>,
+    /// Also record one use of each credential read: its keys may be used once
+    /// the statement has committed.
+    pub uses: Option<KeyUses<'a>>,
+}
+
+/// What one page records about its key uses.
+pub struct KeyUses<'a> {
+    /// Why the keys are used, e.g. `portfolio`, `order`.
+    pub purpose: &'a str,
+    /// An order action: the account changes, so cached reads of it are stale.
+    pub changes: bool,
+    pub origin: &'a Origin,
+}
+
+/// Checks the session whose secret is `token`, reads the member's credentials
+/// and, when asked, records their uses — one statement. Outside a transaction
+/// it has committed when this returns; inside one, the uses count once the
+/// transaction commits. `None` when no live, signed-in session has that secret.
 pub async fn open(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     token: &Token,
-    with_credentials: bool,
+    reads: &Reads<'_>,
 ) -> sqlx::Result<Option<Opened>> {
-    let rows: Vec<OpenedRow> = sqlx::query_as("select * from paddock_open_request($1, $2)")
-        .bind(token.expose_bytes())
-        .bind(with_credentials)
-        .fetch_all(pool)
-        .await?;
+    let ids: Option<Vec<Uuid>> = reads
+        .credentials
+        .map(|ids| ids.iter().map(|c| c.0).collect());
+    let uses = reads.uses.as_ref();
+    let rows: Vec<OpenedRow> =
+        sqlx::query_as("select * from paddock_open_request($1, $2, $3, $4, $5, $6)")
+            .bind(token.expose_bytes())
+            .bind(ids)
+            .bind(uses.map(|u| u.purpose))
+            .bind(uses.is_some_and(|u| u.changes))
+            .bind(uses.and_then(|u| u.origin.ip.as_deref()))
+            .bind(uses.and_then(|u| u.origin.user_agent.as_deref()))
+            .fetch_all(conn)
+            .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -111,36 +140,4 @@ pub async fn open(
         identity,
         credentials: rows.into_iter().filter_map(OpenedRow::credential).collect(),
     }))
-}
-
-/// What one page records about its key uses.
-pub struct KeyUses<'a> {
-    pub credentials: &'a [CredentialId],
-    /// Why the keys are used, e.g. `portfolio`, `order`.
-    pub purpose: &'a str,
-    /// An order action: the account changes, so cached reads of it are stale.
-    pub changes: bool,
-    pub origin: &'a Origin,
-}
-
-/// Records one `credential_used` event per credential of the member whose
-/// session secret is `token` (and "Last used" when its minute changes), in one
-/// statement. Returns the credentials recorded: only their keys may be used,
-/// and only once this has committed — at once outside a transaction, at the
-/// transaction's commit inside one.
-pub async fn record_key_uses(
-    conn: &mut PgConnection,
-    token: &Token,
-    uses: &KeyUses<'_>,
-) -> sqlx::Result<Vec<CredentialId>> {
-    let ids: Vec<Uuid> = uses.credentials.iter().map(|c| c.0).collect();
-    sqlx::query_scalar("select * from paddock_record_key_uses($1, $2, $3, $4, $5, $6)")
-        .bind(token.expose_bytes())
-        .bind(&ids)
-        .bind(uses.purpose)
-        .bind(uses.changes)
-        .bind(uses.origin.ip.as_deref())
-        .bind(uses.origin.user_agent.as_deref())
-        .fetch_all(conn)
-        .await
 }

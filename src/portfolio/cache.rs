@@ -127,6 +127,11 @@ impl AccountCache {
         }))
     }
 
+    /// Whether reads are reused (and shared) at all.
+    pub fn reuses(&self) -> bool {
+        !self.0.ttl.is_zero()
+    }
+
     fn slots(&self) -> MutexGuard<'_, Slots> {
         self.0.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -43,18 +43,17 @@ pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
     mut released: Released,
-    credentials: Credentials,
+    shown: Credentials,
     session: Session,
     Path(id): Path<CredentialId>,
     Query(query): Query<PeriodQuery>,
 ) -> Result<AccountPage, AppError> {
-    let credential = credentials.own(id)?.clone();
+    let credential = shown.own(id)?;
     let period = Period::parse(query.period.as_deref());
-    let credentials = std::slice::from_ref(&credential);
-    let mut results = load_accounts(&state, &ctx, &mut released, credentials, period, true).await?;
+    let mut results = load_accounts(&state, &ctx, &mut released, &shown, period, true).await?;
     let status = session::take_once(&session, Once::Status);
     let mut alert = session::take_once(&session, Once::Alert);
-    let account = AccountHeader::of(&credential);
+    let account = AccountHeader::of(credential);
     let base = format!("/accounts/{}", account.id);
     let mut page = AccountPage {
         account,

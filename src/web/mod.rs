@@ -51,15 +51,23 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 
 /// Builds the whole application: the same function serves the binary and the tests.
 pub fn router(state: AppState) -> Router {
-    // Pages that mostly wait for Alpaca: no transaction up front, one statement
-    // for the session and the credentials, one more for any key uses.
-    let members_waiting_for_alpaca = Router::new()
-        .route("/portfolio", get(portfolio::show))
-        .route("/accounts/{id}", get(accounts::show))
-        .route_layer(from_fn_with_state(
-            state.clone(),
+    // Pages that mostly wait for Alpaca: no transaction, one statement for the
+    // session, the credentials shown and (when every view calls Alpaca) their uses.
+    let lazily = |shows| {
+        from_fn_with_state(
+            tenant::Page::new(&state, shows),
             tenant::require_member_lazily,
-        ));
+        )
+    };
+    let members_waiting_for_alpaca = Router::new()
+        .route(
+            "/portfolio",
+            get(portfolio::show).route_layer(lazily(tenant::Shows::All)),
+        )
+        .route(
+            "/accounts/{id}",
+            get(accounts::show).route_layer(lazily(tenant::Shows::OneInPath)),
+        );
 
     let members_only = Router::new()
         .route("/accounts/{id}/orders", post(orders::place))

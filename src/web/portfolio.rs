@@ -56,14 +56,15 @@ pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
     mut released: Released,
-    Credentials(credentials): Credentials,
+    shown: Credentials,
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, AppError> {
+    let credentials = shown.list();
     if credentials.is_empty() {
         return Ok(EmptyPortfolio { ctx }.into_response());
     }
     let period = Period::parse(query.period.as_deref());
-    let results = load_accounts(&state, &ctx, &mut released, &credentials, period, false).await?;
+    let results = load_accounts(&state, &ctx, &mut released, &shown, period, false).await?;
 
     let snapshots: Vec<&Snapshot> = results.iter().filter_map(|r| r.as_deref().ok()).collect();
     let totals = Totals::of(snapshots.iter().map(|s| &s.account));

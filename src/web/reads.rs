@@ -17,7 +17,7 @@ use crate::{
     vault::Purpose,
     web::{
         service::{UNSEAL_FAILED, deadline_passed, describe},
-        tenant::{Ctx, Released},
+        tenant::{Credentials, Ctx, Released},
     },
 };
 
@@ -42,19 +42,22 @@ fn read_of(ctx: &Ctx, credential: &Credential, period: Period, with_orders: bool
     }
 }
 
-/// Reads every account concurrently: reusing a recent read, joining one in
-/// flight, or — for the rest — unsealing their keys (uses recorded in one
-/// statement, committed first) and calling Alpaca, sharing the calls with any
-/// view that joins meanwhile. A view whose leader gave up tries once more.
+/// Reads every account the page shows concurrently: reusing a recent read,
+/// joining one in flight, or — for the rest — unsealing their keys (uses
+/// recorded, committed first: by the request's own statement when every view
+/// calls Alpaca, else in one more) and calling Alpaca, sharing the calls with
+/// any view that joins meanwhile. A view whose leader gave up tries once more.
 pub async fn load_accounts(
     state: &AppState,
     ctx: &Ctx,
     released: &mut Released,
-    credentials: &[Credential],
+    shown: &Credentials,
     period: Period,
     with_orders: bool,
 ) -> Result<Vec<Fetched>, AppError> {
     let deadline = state.settings.alpaca_deadline;
+    let credentials = shown.list();
+    let mut recorded = shown.unseal_recorded(state.sealer.as_ref());
     let mut results: Vec<Option<Fetched>> = vec![None; credentials.len()];
     for _round in 0..2 {
         let (mut leads, mut joins) = (Vec::new(), Vec::new());
@@ -72,17 +75,19 @@ pub async fn load_accounts(
             }
         }
         let to_unseal: Vec<&Credential> = leads.iter().map(|(i, _)| &credentials[*i]).collect();
-        let keys = if to_unseal.is_empty() {
-            Vec::new()
-        } else {
-            released
-                .unseal(
-                    state.sealer.as_ref(),
-                    &to_unseal,
-                    Purpose::Portfolio,
-                    &ctx.origin,
-                )
-                .await?
+        let keys = match recorded.take() {
+            Some(mut keys) => leads.iter().map(|(i, _)| keys[*i].take()).collect(),
+            None if to_unseal.is_empty() => Vec::new(),
+            None => {
+                released
+                    .unseal(
+                        state.sealer.as_ref(),
+                        &to_unseal,
+                        Purpose::Portfolio,
+                        &ctx.origin,
+                    )
+                    .await?
+            }
         };
         let tasks: Vec<_> = leads
             .into_iter()

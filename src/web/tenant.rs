@@ -13,7 +13,7 @@ mod transaction;
 
 use std::{sync::Arc, time::Duration};
 
-pub use lazy::{Credentials, require_member_lazily};
+pub use lazy::{Credentials, Page, Shows, require_member_lazily};
 pub use transaction::{Released, Tx};
 
 use crate::{
@@ -59,6 +59,11 @@ impl AlpacaGate {
             client,
             accounts: AccountCache::new(reuse),
         }
+    }
+
+    /// Whether account reads are reused (and shared) at all.
+    pub fn reuses(&self) -> bool {
+        self.accounts.reuses()
     }
 }
 

@@ -211,3 +211,25 @@ async fn rotated_keys_never_meet_a_read_made_with_the_old_ones() {
     portfolio_shows_the_account(&ada).await;
     assert_eq!(app.sim.calls("GET", "/v2/positions"), positions + 1);
 }
+
+#[tokio::test]
+async fn a_member_sent_to_set_up_a_second_factor_first_records_no_key_use() {
+    let app = TestApp::spawn_with(reusing_for(0)).await;
+    let ada = app.owner("ada@example.com", "Club").await;
+    enroll(&ada, "Main", KEY, SECRET, "paper").await;
+    assert_eq!(
+        ada.post("/org/policy", &[("require_two_factor", "on")])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let (uses, calls) = (key_uses(&app, "ada@example.com").await, reads(&app));
+    for path in [
+        "/portfolio".to_owned(),
+        format!("/accounts/{}", account_id(&app, "Main").await),
+    ] {
+        assert_eq!(ada.get(&path).await.location(), "/settings/totp", "{path}");
+    }
+    assert_eq!(key_uses(&app, "ada@example.com").await, uses);
+    assert_eq!(reads(&app), calls);
+}

@@ -471,10 +471,9 @@ const REACHABLE: &[&str] = &[
     "paddock_disable_totp(text,text)",
     "paddock_enable_totp(bigint,bytea[],text,text)",
     "paddock_end_session()",
-    "paddock_open_request(bytea,boolean)",
+    "paddock_open_request(bytea,uuid[],text,boolean,text,text)",
     "paddock_pending_second_factor(bytea)",
     "paddock_reauthenticate(bytea,bigint[],text,bigint,bytea,text,text,text)",
-    "paddock_record_key_uses(bytea,uuid[],text,boolean,text,text)",
     "paddock_recovery_codes_left()",
     "paddock_redeem_invite(bytea,text,text,bytea,text,text)",
     "paddock_remove_member(uuid,text,text)",
@@ -684,7 +683,7 @@ async fn key_use_trail(app: &TestApp, email: &str) -> (Vec<Uuid>, i64, i64) {
 }
 
 #[tokio::test]
-async fn the_one_statement_page_functions_read_and_record_only_for_the_secrets_member() {
+async fn the_one_statement_page_function_reads_and_records_only_for_the_secrets_member() {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
     let (adas, _, _) = key_use_trail(&app, "ada@example.com").await;
@@ -706,51 +705,49 @@ async fn the_one_statement_page_functions_read_and_record_only_for_the_secrets_m
     assert_eq!(malformed[0].get::<Option<Uuid>, _>(1), None);
     // Without a live session's secret: no identity, no rows, nothing recorded.
     for guess in ["sha256('guess')", "null"] {
-        let opened = console
-            .run(&format!(
-                "select * from paddock_open_request({guess}, true)"
-            ))
-            .await
-            .expect("callable");
-        assert!(opened.is_empty(), "{guess}");
-        let recorded = console
-            .run(&format!(
-                "select * from paddock_record_key_uses({guess}, {everyone}, 'forged', true, null, null)"
-            ))
-            .await
-            .expect("callable");
-        assert!(recorded.is_empty(), "{guess}");
+        for reads in [
+            "null, null, false".to_owned(),
+            format!("{everyone}, 'forged', true"),
+        ] {
+            let opened = console
+                .run(&format!(
+                    "select * from paddock_open_request({guess}, {reads}, null, null)"
+                ))
+                .await
+                .expect("callable");
+            assert!(opened.is_empty(), "{guess} {reads}");
+        }
     }
     // With Ada's own secret: exactly what row-level security lets Ada read, and
-    // records for Ada's credential only, whatever ids are asked for.
-    let opened: Vec<Option<Uuid>> = console
-        .run(&format!(
-            "select credential_id from paddock_open_request({ada_secret}, true)"
-        ))
-        .await
-        .expect("open")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let visible: Vec<Option<Uuid>> = console
-        .run("select id from credentials")
-        .await
-        .expect("select")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    // uses recorded for Ada's credential only, whatever ids are asked for.
+    let credentials = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<Option<Uuid>> {
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let opened = credentials(
+        console
+            .run(&format!(
+                "select credential_id from paddock_open_request({ada_secret}, null, null, false, null, null)"
+            ))
+            .await
+            .expect("open"),
+    );
+    let visible = credentials(
+        console
+            .run("select id from credentials")
+            .await
+            .expect("select"),
+    );
     assert_eq!(opened, visible);
     assert_eq!(opened, [Some(adas[0])]);
-    let recorded: Vec<Uuid> = console
-        .run(&format!(
-            "select * from paddock_record_key_uses({ada_secret}, {everyone}, 'forged', true, null, null)"
-        ))
-        .await
-        .expect("record")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(recorded, adas);
+    let recorded = credentials(
+        console
+            .run(&format!(
+                "select credential_id from paddock_open_request({ada_secret}, {everyone}, 'forged', true, null, null)"
+            ))
+            .await
+            .expect("record"),
+    );
+    assert_eq!(recorded, [Some(adas[0])]);
     console.commit().await;
     assert_eq!(
         key_use_trail(&app, "eve@example.com").await,

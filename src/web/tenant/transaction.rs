@@ -10,11 +10,17 @@ use tokio::sync::{OwnedMappedMutexGuard, OwnedMutexGuard};
 use super::Tenant;
 use crate::{
     alpaca::{self, ApiKeys},
-    db::{self, credentials::Credential, events::Origin, request::KeyUses},
+    db::{
+        self,
+        credentials::Credential,
+        events::Origin,
+        request::{KeyUses, Reads},
+    },
     domain::CredentialId,
     error::AppError,
     portfolio::cache::AccountCache,
     seal::Sealer,
+    token::Token,
     vault::{self, Purpose},
 };
 
@@ -62,24 +68,54 @@ impl Tx {
         purpose: Purpose,
         origin: &Origin,
     ) -> Result<Vec<Option<ApiKeys>>, AppError> {
-        let unsealed = vault::unseal(sealer, credentials);
-        let ids = unsealed.to_record();
-        let uses = KeyUses {
-            credentials: &ids,
-            purpose: purpose.as_str(),
-            changes: purpose.changes_account(),
+        let token = self.tenant.token.clone();
+        let (keys, recorded) = unseal_recording(
+            &mut self.guard,
+            &token,
+            sealer,
+            credentials,
+            purpose,
             origin,
-        };
-        let recorded = if ids.is_empty() {
-            Vec::new()
-        } else {
-            db::request::record_key_uses(&mut self.guard, &self.tenant.token, &uses).await?
-        };
+        )
+        .await?;
         if purpose.changes_account() {
             self.changed.extend_from_slice(&recorded);
         }
-        Ok(unsealed.recorded(&recorded))
+        Ok(keys)
     }
+}
+
+/// Opens the keys of `credentials` in memory, then records their uses on
+/// `conn` in one statement. The keys of the credentials recorded, in order
+/// (`None` for keys that did not open or a credential gone meanwhile), and
+/// those credentials.
+async fn unseal_recording(
+    conn: &mut PgConnection,
+    token: &Token,
+    sealer: &dyn Sealer,
+    credentials: &[&Credential],
+    purpose: Purpose,
+    origin: &Origin,
+) -> Result<(Vec<Option<ApiKeys>>, Vec<CredentialId>), AppError> {
+    let unsealed = vault::unseal(sealer, credentials);
+    let ids = unsealed.to_record();
+    if ids.is_empty() {
+        return Ok((unsealed.recorded(&[]), Vec::new()));
+    }
+    let reads = Reads {
+        credentials: Some(&ids),
+        uses: Some(KeyUses {
+            purpose: purpose.as_str(),
+            changes: purpose.changes_account(),
+            origin,
+        }),
+    };
+    let Some(opened) = db::request::open(conn, token, &reads).await? else {
+        // The session ended meanwhile (signed out elsewhere): no use is recorded.
+        return Err(AppError::SignedOut);
+    };
+    let recorded: Vec<CredentialId> = opened.credentials.iter().map(|c| c.id).collect();
+    Ok((unsealed.recorded(&recorded), recorded))
 }
 
 /// Proof that the request holds no database connection: the only way for a
@@ -120,24 +156,21 @@ impl Released {
         purpose: Purpose,
         origin: &Origin,
     ) -> Result<Vec<Option<ApiKeys>>, AppError> {
-        let unsealed = vault::unseal(sealer, credentials);
-        let ids = unsealed.to_record();
-        let uses = KeyUses {
-            credentials: &ids,
-            purpose: purpose.as_str(),
-            changes: purpose.changes_account(),
+        let mut conn = self.tenant.pool.acquire().await?;
+        let (keys, recorded) = unseal_recording(
+            &mut conn,
+            &self.tenant.token,
+            sealer,
+            credentials,
+            purpose,
             origin,
-        };
-        let recorded = if ids.is_empty() {
-            Vec::new()
-        } else {
-            let mut conn = self.tenant.pool.acquire().await?;
-            db::request::record_key_uses(&mut conn, &self.tenant.token, &uses).await?
-        };
+        )
+        .await?;
+        drop(conn);
         if purpose.changes_account() {
             self.changed.extend_from_slice(&recorded);
         }
-        Ok(unsealed.recorded(&recorded))
+        Ok(keys)
     }
 
     /// Opens a new tenant transaction for the work that follows an outside call,
