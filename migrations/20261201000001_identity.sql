@@ -94,47 +94,59 @@ drop schema if exists tower_sessions cascade;
 -- Not executable by the app role: it would let it mint identities.
 create function paddock_private.identity_mac(p_member uuid, p_organization uuid, p_session uuid)
 returns text
-language sql stable security definer set search_path = pg_catalog, pg_temp
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
 as $$
-    select encode(sha256(k.value || sha256(k.value || convert_to(concat_ws(':',
+declare
+    k bytea;
+begin
+    select s.value into k from paddock_private.secrets s where s.name = 'identity';
+    return encode(sha256(k || sha256(k || convert_to(concat_ws(':',
         p_member, p_organization, p_session, pg_backend_pid(),
-        extract(epoch from transaction_timestamp())), 'UTF8'))), 'hex')
-    from paddock_private.secrets k where k.name = 'identity'
+        extract(epoch from transaction_timestamp())), 'UTF8'))), 'hex');
+end
 $$;
 revoke all on function paddock_private.identity_mac(uuid, uuid, uuid) from public;
 
--- Element `n` (2 member, 3 organization, 4 session) of a valid identity, else null.
+-- Element `n` (2 member, 3 organization, 4 session) of a valid identity, else
+-- null. The MAC is checked over the parts exactly as sent, before any cast: an
+-- identity that is not exactly what paddock_authenticate wrote never matches,
+-- so no cast can fail and no exception block (a subtransaction per call) is
+-- needed. PL/pgSQL, not SQL: the policies call these in every statement, and
+-- PL/pgSQL keeps its plans for the connection's life where a SECURITY DEFINER
+-- SQL function is parsed and planned again at every call.
 create function paddock_private.identity_part(n int)
 returns uuid
 language plpgsql stable security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
     v text[] := string_to_array(current_setting('paddock.identity', true), ':');
+    k bytea;
 begin
     if v is null or array_length(v, 1) <> 5 or v[1] <> 'v1' then
         return null;
     end if;
-    if v[5] is distinct from paddock_private.identity_mac(v[2]::uuid, v[3]::uuid, v[4]::uuid) then
+    select s.value into k from paddock_private.secrets s where s.name = 'identity';
+    if v[5] is distinct from encode(sha256(k || sha256(k || convert_to(concat_ws(':',
+            v[2], v[3], v[4], pg_backend_pid(),
+            extract(epoch from transaction_timestamp())), 'UTF8'))), 'hex') then
         return null;
     end if;
     return v[n]::uuid;
-exception when invalid_text_representation then
-    return null;
 end
 $$;
 revoke all on function paddock_private.identity_part(int) from public;
 
 create or replace function paddock_current_member() returns uuid
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select paddock_private.identity_part(2) $$;
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$ begin return paddock_private.identity_part(2); end $$;
 
 create or replace function paddock_current_organization() returns uuid
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select paddock_private.identity_part(3) $$;
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$ begin return paddock_private.identity_part(3); end $$;
 
 create function paddock_current_session() returns uuid
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select paddock_private.identity_part(4) $$;
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$ begin return paddock_private.identity_part(4); end $$;
 
 revoke all on function paddock_current_member() from public;
 revoke all on function paddock_current_organization() from public;

@@ -79,6 +79,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `credential_used` events older than this many days are pruned.
     pub use_events_retention_days: u32,
+    /// How long an account read from Alpaca is reused (`PADDOCK_ALPACA_CACHE_SECS`);
+    /// zero: never, and concurrent views do not share calls either.
+    pub alpaca_cache: Duration,
 }
 
 /// The origin Paddock is reached at: scheme, host and port, nothing else.
@@ -165,6 +168,9 @@ impl PublicUrl {
             .is_ok()
     }
 }
+
+/// How long account reads are reused unless `PADDOCK_ALPACA_CACHE_SECS` says otherwise.
+pub const DEFAULT_ALPACA_CACHE: Duration = Duration::from_secs(2);
 
 /// A configuration problem, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +284,23 @@ impl Settings {
                 )
             })?,
         };
+        let alpaca_cache = match var("PADDOCK_ALPACA_CACHE_SECS") {
+            None => DEFAULT_ALPACA_CACHE,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    ConfigError(
+                        "PADDOCK_ALPACA_CACHE_SECS must be a whole number of seconds from 0 (off) to 3600"
+                            .into(),
+                    )
+                })?,
+        };
         Ok(Self {
+            alpaca_cache,
             log_format: LogFormat::from_lookup(&var)?,
             metrics_bind,
             use_events_retention_days,
@@ -348,6 +370,22 @@ mod tests {
         assert_eq!(s.metrics_bind, None);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.use_events_retention_days, 400);
+        assert_eq!(s.alpaca_cache, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_alpaca_cache_is_whole_seconds_and_zero_turns_it_off() {
+        let s = settings(&[("PADDOCK_ALPACA_CACHE_SECS", "0")]).expect("parses");
+        assert_eq!(s.alpaca_cache, Duration::ZERO);
+        let s = settings(&[("PADDOCK_ALPACA_CACHE_SECS", "30")]).expect("parses");
+        assert_eq!(s.alpaca_cache, Duration::from_secs(30));
+        for bad in ["-1", "1.5", "two", "3601"] {
+            let err = settings(&[("PADDOCK_ALPACA_CACHE_SECS", bad)]).expect_err(bad);
+            assert!(
+                err.to_string().contains("PADDOCK_ALPACA_CACHE_SECS"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

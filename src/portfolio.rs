@@ -10,8 +10,10 @@ use crate::alpaca::{
     Account, AlpacaError, ApiKeys, Client, Clock, Environment, Order, OrderStatusFilter, Position,
 };
 
+pub mod cache;
+
 /// Chart periods offered as links.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Period {
     Week,
     Month,

@@ -88,6 +88,7 @@ async fn serve_on(
         alpaca: web::tenant::AlpacaGate::new(
             crate::alpaca::Client::new(&settings.alpaca)
                 .context("building the HTTP client for Alpaca")?,
+            settings.alpaca_cache,
         ),
         sealer: Arc::new(keyring),
         hashing: AppState::hashing_slots(),

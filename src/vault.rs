@@ -3,18 +3,14 @@
 //! The associated data of each sealed value names its organization, member,
 //! credential and field, so a sealed value copied into another row does not open.
 //! Unsealed keys live in [`ApiKeys`] (secrecy types, zeroized on drop) and are
-//! never cached: each use opens them again and is recorded as a security event.
+//! never cached: each use opens them again and is recorded as a security event
+//! before the keys are handed out ([`Unrecorded`]).
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgConnection;
 
 use crate::{
     alpaca::ApiKeys,
-    db::{
-        self,
-        credentials::Credential,
-        events::{EventKind, Origin},
-    },
+    db::credentials::Credential,
     domain::{CredentialId, MemberId, OrganizationId},
     seal::{Binding, Field, SealError, Sealed, Sealer},
     totp::TotpSecret,
@@ -72,7 +68,7 @@ fn place_of(credential: &Credential, field: Field) -> Binding {
     )
 }
 
-/// Opens a stored credential's keys. Prefer [`unseal_for`], which records the use.
+/// Opens a stored credential's keys. Prefer [`unseal`], whose keys wait for their use to be recorded.
 pub fn open(sealer: &dyn Sealer, credential: &Credential) -> Result<ApiKeys, SealError> {
     let at = |field| place_of(credential, field);
     let key_id: SecretString = sealer.open(&credential.sealed_key_id, &at(Field::KeyId))?;
@@ -90,40 +86,77 @@ pub fn rewrap(sealer: &dyn Sealer, credential: &Credential) -> Result<SealedPair
     })
 }
 
-/// Why keys could not be had for a call.
-#[derive(Debug, thiserror::Error)]
-pub enum UnsealError {
-    #[error("the stored keys could not be unsealed: {0}")]
-    Seal(#[from] SealError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
+/// Why keys are unsealed, as the `credential_used` event says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Reading an account for the portfolio or account page.
+    Portfolio,
+    /// An order action: place, cancel, close, cancel all, close all.
+    Order,
+    /// Reading the account's activity.
+    History,
+    /// Exporting the account's activity as CSV.
+    HistoryExport,
 }
 
-/// Unseals a credential for one call with `purpose` (e.g. `portfolio`, `order`),
-/// recording a `credential_used` event and the last-used time first.
-pub async fn unseal_for(
-    conn: &mut PgConnection,
-    sealer: &dyn Sealer,
-    credential: &Credential,
-    purpose: &str,
-    origin: &Origin,
-) -> Result<ApiKeys, UnsealError> {
-    let keys = match open(sealer, credential) {
-        Ok(keys) => keys,
-        Err(e) => {
-            tracing::error!(credential_id = %credential.id, error = %e, "unsealing failed");
-            return Err(e.into());
+impl Purpose {
+    /// The words in the event's detail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Portfolio => "portfolio",
+            Self::Order => "order",
+            Self::History => "history",
+            Self::HistoryExport => "history export",
         }
-    };
-    db::credentials::touch(conn, credential.id).await?;
-    db::events::record(
-        conn,
-        EventKind::CredentialUsed,
-        &format!("{}: {purpose}", credential.label),
-        origin,
+    }
+
+    /// Whether the use changes the account, so earlier reads of it are stale.
+    pub fn changes_account(self) -> bool {
+        self == Self::Order
+    }
+}
+
+/// Key pairs opened for one use each, not yet usable: their uses must be
+/// recorded first ([`Unrecorded::recorded`] takes what the database recorded).
+pub struct Unrecorded(Vec<(CredentialId, Option<ApiKeys>)>);
+
+impl Unrecorded {
+    /// The credentials whose keys opened: the uses to record.
+    pub fn to_record(&self) -> Vec<CredentialId> {
+        self.0
+            .iter()
+            .filter(|(_, keys)| keys.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The keys, in the order unsealed, of the credentials whose use was
+    /// recorded; `None` where the keys did not open or no use was recorded.
+    pub fn recorded(self, recorded: &[CredentialId]) -> Vec<Option<ApiKeys>> {
+        self.0
+            .into_iter()
+            .map(|(id, keys)| keys.filter(|_| recorded.contains(&id)))
+            .collect()
+    }
+}
+
+/// Opens the keys of `credentials` in memory, one use each. Keys that do not
+/// open are logged and left out. Nothing may use them before their uses are
+/// recorded (see [`crate::db::request::open`]).
+pub fn unseal(sealer: &dyn Sealer, credentials: &[&Credential]) -> Unrecorded {
+    Unrecorded(
+        credentials
+            .iter()
+            .map(|credential| {
+                let keys = open(sealer, credential)
+                    .inspect_err(|e| {
+                        tracing::error!(credential_id = %credential.id, error = %e, "unsealing failed");
+                    })
+                    .ok();
+                (credential.id, keys)
+            })
+            .collect(),
     )
-    .await?;
-    Ok(keys)
 }
 
 /// The display form of a key id: `PK…WXYZ` (environment prefix, last four).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::alpaca::asset_cache::AssetCache;
 use crate::alpaca::error::AlpacaError;
@@ -334,7 +334,14 @@ async fn read_capped(
 /// [`AlpacaError::Unreadable`], logged with the endpoint and the path inside
 /// the body (never a key). Within that shape the models read every field
 /// leniently.
+///
+/// Read straight from the bytes; only a body that fails that way is read
+/// again through a `serde_json::Value`, the reference reading, for its answer
+/// and the path of the problem.
 pub(super) fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AlpacaError> {
+    if let Ok(Object(value)) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let value = parse(endpoint, body)?;
     if !value.is_object() {
         return Err(unreadable(endpoint, body, ".", &"expected an object"));
@@ -347,6 +354,9 @@ pub(super) fn decode_list<T: DeserializeOwned>(
     endpoint: &str,
     body: &[u8],
 ) -> Result<Vec<T>, AlpacaError> {
+    if let Ok(items) = serde_json::from_slice::<Vec<Object<T>>>(body) {
+        return Ok(items.into_iter().map(|Object(item)| item).collect());
+    }
     let value = parse(endpoint, body)?;
     let Some(items) = value.as_array() else {
         return Err(unreadable(endpoint, body, ".", &"expected a list"));
@@ -361,6 +371,33 @@ pub(super) fn decode_list<T: DeserializeOwned>(
         ));
     }
     typed(endpoint, body, value)
+}
+
+/// A `T` read only from a JSON object (a derived struct would also read an
+/// array, positionally).
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+
+        d.deserialize_map(Fields(std::marker::PhantomData))
+    }
 }
 
 fn parse(endpoint: &str, body: &[u8]) -> Result<serde_json::Value, AlpacaError> {
@@ -421,6 +458,46 @@ mod tests {
             matches!(e, AlpacaError::Unreadable(ref d) if d.contains("[1]")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn reading_straight_from_the_bytes_gives_what_the_reference_reading_gives() {
+        use crate::alpaca::models::{Account, Position};
+        let reference = |body: &str| -> Account {
+            typed(
+                "test",
+                body.as_bytes(),
+                parse("test", body.as_bytes()).expect("json"),
+            )
+            .expect("typed")
+        };
+        for body in [
+            r#"{"account_number":"PA1","equity":"100.10","cash":0.1,"buying_power":1e21,"daytrade_count":"0","pattern_day_trader":"true","created_at":"2019-08-01"}"#,
+            r#"{"account_number":7,"equity":null,"cash":{"amount":"1"},"buying_power":[1,2],"multiplier":"4","status":"ACT\u0049VE"}"#,
+            r#"{"equity":12345678901234567890123,"last_equity":-0.000001,"daytrade_count":2.0,"id":"904837e3-3b76-47ec-b432-046db621571b"}"#,
+            r#"{"cash":"1","cash":"2","unknown_field":{"deep":[{"x":1}]}}"#,
+        ] {
+            assert_eq!(
+                decode::<Account>("test", body.as_bytes()).expect("decodes"),
+                reference(body),
+                "{body}"
+            );
+        }
+        let positions = decode_list::<Position>(
+            "test",
+            br#"[{"symbol":"AAPL","qty":"10","market_value":null},{"symbol":"MSFT","qty":5}]"#,
+        )
+        .expect("list");
+        assert_eq!(positions.len(), 2);
+        assert_eq!(positions[1].qty.map(|q| q.to_string()), Some("5".into()));
+        let e = decode_list::<Position>("test", br#"[{"symbol":"A"}, ["AAPL", "10"]]"#)
+            .expect_err("an array is not a position, even positionally");
+        assert!(
+            matches!(e, AlpacaError::Unreadable(ref d) if d.contains("[1]")),
+            "{e:?}"
+        );
+        let e = decode::<Account>("test", br#"["PA1", "ACTIVE"]"#).expect_err("not an account");
+        assert!(matches!(e, AlpacaError::Unreadable(_)));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Credential {
     pub account_number: String,
     pub seal_key_version: String,
     pub created_at: OffsetDateTime,
+    /// When an order action last changed the account (the version of cached reads).
+    pub account_changed_at: Option<OffsetDateTime>,
     pub last_used_at: Option<OffsetDateTime>,
 }
 
@@ -41,24 +43,25 @@ pub struct NewCredential<'a> {
 
 /// A credentials row as stored.
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: CredentialId,
-    organization_id: OrganizationId,
-    member_id: MemberId,
-    label: String,
-    environment: String,
-    sealed_key_id: Vec<u8>,
-    sealed_secret: Vec<u8>,
-    key_id_last4: String,
-    account_number: String,
-    seal_key_version: String,
-    created_at: OffsetDateTime,
-    last_used_at: Option<OffsetDateTime>,
+pub(super) struct Row {
+    pub(super) id: CredentialId,
+    pub(super) organization_id: OrganizationId,
+    pub(super) member_id: MemberId,
+    pub(super) label: String,
+    pub(super) environment: String,
+    pub(super) sealed_key_id: Vec<u8>,
+    pub(super) sealed_secret: Vec<u8>,
+    pub(super) key_id_last4: String,
+    pub(super) account_number: String,
+    pub(super) seal_key_version: String,
+    pub(super) created_at: OffsetDateTime,
+    pub(super) account_changed_at: Option<OffsetDateTime>,
+    pub(super) last_used_at: Option<OffsetDateTime>,
 }
 
-const COLUMNS: &str = "id, organization_id, member_id, label, environment, sealed_key_id, sealed_secret, key_id_last4, account_number, seal_key_version, created_at, last_used_at";
+const COLUMNS: &str = "id, organization_id, member_id, label, environment, sealed_key_id, sealed_secret, key_id_last4, account_number, seal_key_version, created_at, account_changed_at, last_used_at";
 
-fn from_row(row: Row) -> Option<Credential> {
+pub(super) fn from_row(row: Row) -> Option<Credential> {
     Some(Credential {
         id: row.id,
         organization_id: row.organization_id,
@@ -71,6 +74,7 @@ fn from_row(row: Row) -> Option<Credential> {
         account_number: row.account_number,
         seal_key_version: row.seal_key_version,
         created_at: row.created_at,
+        account_changed_at: row.account_changed_at,
         last_used_at: row.last_used_at,
     })
 }
@@ -160,15 +164,6 @@ pub async fn delete(conn: &mut PgConnection, id: CredentialId) -> sqlx::Result<O
     .bind(id)
     .fetch_optional(conn)
     .await
-}
-
-/// Notes that the credential's keys were just unsealed for a call.
-pub async fn touch(conn: &mut PgConnection, id: CredentialId) -> sqlx::Result<()> {
-    sqlx::query("update credentials set last_used_at = now() where id = $1 and member_id = (select paddock_current_member())")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Maintenance: how many credentials are sealed under each key id.

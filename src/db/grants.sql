@@ -23,6 +23,7 @@ grant execute on function
     paddock_current_organization(),
     paddock_current_session(),
     paddock_authenticate(bytea),
+    paddock_open_request(bytea, uuid[], text, boolean, text, text),
     paddock_end_session(),
     paddock_sweep(),
     paddock_device_cookie(bytea, text[]),

@@ -13,6 +13,7 @@ pub mod members;
 pub mod passkeys;
 pub mod pg_upgrade;
 pub mod posture;
+pub mod request;
 pub mod supervisor;
 
 use std::{str::FromStr, time::Duration};
@@ -112,6 +113,18 @@ pub async fn app_pool(url: &SecretString) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx checks every connection as it comes back to the pool; checking it
+        // again on the way out costs a round trip per statement under load. Only
+        // a connection that sat idle a while is checked (a restarted database).
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > Duration::from_secs(1) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .context("connecting to the database as the app role")

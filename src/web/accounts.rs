@@ -13,9 +13,9 @@ use crate::{
     web::{
         extract::Path,
         forms::FieldErrors,
-        service::{fetch_all, own_credential, unseal_and_release},
+        reads::load_accounts,
         session::{self, Once, Session},
-        tenant::{Ctx, Tx},
+        tenant::{Credentials, Ctx, Released},
         trading_views::{AccountHeader, OrderRow, OrderValues, order_rows},
         views::{ChartView, PeriodQuery, PositionsView, SummaryView, clock_text},
     },
@@ -38,23 +38,22 @@ pub struct AccountPage {
     errors: FieldErrors,
 }
 
-/// `GET /accounts/{id}`.
+/// `GET /accounts/{id}` (no transaction: see `tenant::require_member_lazily`).
 pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
-    mut tx: Tx,
+    mut released: Released,
+    shown: Credentials,
     session: Session,
     Path(id): Path<CredentialId>,
     Query(query): Query<PeriodQuery>,
 ) -> Result<AccountPage, AppError> {
-    let credential = own_credential(&mut tx, id).await?;
+    let credential = shown.own(id)?;
     let period = Period::parse(query.period.as_deref());
-    let credentials = std::slice::from_ref(&credential);
-    let (keys, released) = unseal_and_release(&state, &ctx, tx, credentials, "portfolio").await?;
-    let mut results = fetch_all(&state, &released, credentials, keys, period, true).await?;
+    let mut results = load_accounts(&state, &ctx, &mut released, &shown, period, true).await?;
     let status = session::take_once(&session, Once::Status);
     let mut alert = session::take_once(&session, Once::Alert);
-    let account = AccountHeader::of(&credential);
+    let account = AccountHeader::of(credential);
     let base = format!("/accounts/{}", account.id);
     let mut page = AccountPage {
         account,

@@ -16,6 +16,7 @@ use crate::{
     error::AppError,
     state::AppState,
     trading,
+    vault::Purpose,
     web::{
         confirm::{self, Checked},
         extract::{Form, Path},
@@ -49,8 +50,14 @@ pub async fn cancel(
         session::set_once(&session, Once::Alert, message);
         return Ok(back);
     }
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        &state,
+        &ctx,
+        tx,
+        std::slice::from_ref(&credential),
+        Purpose::Order,
+    )
+    .await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         session::set_once(&session, Once::Alert, UNSEAL_FAILED);
         return Ok(back);

@@ -14,6 +14,7 @@ use crate::{
     error::AppError,
     state::AppState,
     trading,
+    vault::Purpose,
     web::{
         service::{
             LiveConfirmation, UNSEAL_FAILED, describe, failure_status, live_action_allowed,
@@ -78,8 +79,14 @@ pub async fn check(
         session::set_once(session, Once::Status, already);
         return Ok(Checked::Answer(back_to_account(credential)));
     }
-    let (unsealed, released) =
-        unseal_and_release(state, ctx, tx, std::slice::from_ref(credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        state,
+        ctx,
+        tx,
+        std::slice::from_ref(credential),
+        Purpose::Order,
+    )
+    .await?;
     page.token = trading::new_token();
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         page.alert = Some(UNSEAL_FAILED.into());

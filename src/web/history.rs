@@ -26,6 +26,7 @@ use crate::{
     error::AppError,
     money::{money_exact, sign_class, signed_money},
     state::AppState,
+    vault::Purpose,
     web::{
         extract::Path,
         forms::when,
@@ -119,7 +120,7 @@ pub async fn index(
         &ctx,
         tx,
         std::slice::from_ref(&credential),
-        "history",
+        Purpose::History,
     )
     .await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
@@ -167,7 +168,7 @@ pub async fn csv(
         &ctx,
         tx,
         std::slice::from_ref(&credential),
-        "history export",
+        Purpose::HistoryExport,
     )
     .await?;
     let failure = |alert: String, status: StatusCode| {

@@ -17,6 +17,7 @@ mod org;
 mod passkeys;
 mod portfolio;
 mod positions;
+mod reads;
 mod reauth;
 mod reset;
 mod second_factor;
@@ -55,9 +56,25 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; st
 
 /// Builds the whole application: the same function serves the binary and the tests.
 pub fn router(state: AppState) -> Router {
+    // Pages that mostly wait for Alpaca: no transaction, one statement for the
+    // session, the credentials shown and (when every view calls Alpaca) their uses.
+    let lazily = |shows| {
+        from_fn_with_state(
+            tenant::Page::new(&state, shows),
+            tenant::require_member_lazily,
+        )
+    };
+    let members_waiting_for_alpaca = Router::new()
+        .route(
+            "/portfolio",
+            get(portfolio::show).route_layer(lazily(tenant::Shows::All)),
+        )
+        .route(
+            "/accounts/{id}",
+            get(accounts::show).route_layer(lazily(tenant::Shows::OneInPath)),
+        );
+
     let members_only = Router::new()
-        .route("/portfolio", get(portfolio::show))
-        .route("/accounts/{id}", get(accounts::show))
         .route("/accounts/{id}/orders", post(orders::place))
         .route(
             "/accounts/{id}/orders/{order_id}/cancel",
@@ -120,7 +137,8 @@ pub fn router(state: AppState) -> Router {
         .route("/reauth/passkey", post(reauth::passkey))
         .route("/reauth/passkey/options", post(reauth::passkey_options))
         .route("/logout", post(auth::logout))
-        .route_layer(from_fn_with_state(state.clone(), tenant::require_member));
+        .route_layer(from_fn_with_state(state.clone(), tenant::require_member))
+        .merge(members_waiting_for_alpaca);
 
     let pages = Router::new()
         .route("/", get(root))

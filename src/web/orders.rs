@@ -23,6 +23,7 @@ use crate::{
     error::AppError,
     state::AppState,
     trading::{self, checks, form::OrderInput},
+    vault::Purpose,
     web::{
         extract::{Form, Path},
         forms::FieldErrors,
@@ -167,8 +168,14 @@ pub async fn place(
     };
     request.client_order_id = trading::client_order_id(&form.order_token, credential.id);
 
-    let (unsealed, released) =
-        unseal_and_release(&state, &ctx, tx, std::slice::from_ref(&credential), "order").await?;
+    let (unsealed, released) = unseal_and_release(
+        &state,
+        &ctx,
+        tx,
+        std::slice::from_ref(&credential),
+        Purpose::Order,
+    )
+    .await?;
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         return Ok(OrderPage::respond(
             ctx,

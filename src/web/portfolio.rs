@@ -9,14 +9,13 @@ use axum::{
 };
 
 use crate::{
-    db,
     error::AppError,
     money::{sign_class, signed_money},
     portfolio::{self, Period, Snapshot, Totals},
     state::AppState,
     web::{
-        service::{fetch_all, unseal_and_release},
-        tenant::{Ctx, Tx},
+        reads::load_accounts,
+        tenant::{Credentials, Ctx, Released},
         views::{ChartView, DASH, PeriodQuery, PositionsView, SummaryView, money_or_dash},
     },
 };
@@ -52,22 +51,22 @@ pub struct EmptyPortfolio {
     ctx: Ctx,
 }
 
-/// `GET /portfolio`.
+/// `GET /portfolio` (no transaction: see `tenant::require_member_lazily`).
 pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
-    mut tx: Tx,
+    mut released: Released,
+    shown: Credentials,
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, AppError> {
-    let credentials = db::credentials::list(&mut tx).await?;
+    let credentials = shown.list();
     if credentials.is_empty() {
         return Ok(EmptyPortfolio { ctx }.into_response());
     }
     let period = Period::parse(query.period.as_deref());
-    let (keys, released) = unseal_and_release(&state, &ctx, tx, &credentials, "portfolio").await?;
-    let results = fetch_all(&state, &released, &credentials, keys, period, false).await?;
+    let results = load_accounts(&state, &ctx, &mut released, &shown, period, false).await?;
 
-    let snapshots: Vec<&Snapshot> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let snapshots: Vec<&Snapshot> = results.iter().filter_map(|r| r.as_deref().ok()).collect();
     let totals = Totals::of(snapshots.iter().map(|s| &s.account));
     let history = portfolio::combine_history(snapshots.iter().map(|s| s.history.as_slice()));
     let mut positions: Vec<(&str, &crate::alpaca::Position)> = Vec::new();

@@ -1,6 +1,7 @@
 //! What the handlers share beyond views: finding the member's credential,
-//! unsealing keys for one use and releasing the transaction before Alpaca,
-//! fetching accounts, and the person-facing words for Alpaca's failures.
+//! unsealing keys for one use and releasing the transaction before Alpaca, and
+//! the person-facing words for Alpaca's failures (reading accounts for the
+//! portfolio and account pages is `web::reads`).
 
 use std::{
     collections::HashMap,
@@ -19,9 +20,8 @@ use crate::{
     domain::{CredentialId, MemberId, OrganizationId},
     error::AppError,
     password,
-    portfolio::{self, Period, Snapshot},
     state::AppState,
-    vault::{self, UnsealError},
+    vault::{self, Purpose},
     web::tenant::{Ctx, Released, Tx},
 };
 
@@ -33,80 +33,33 @@ pub async fn own_credential(tx: &mut Tx, id: CredentialId) -> Result<Credential,
         .ok_or(AppError::NotFound)
 }
 
-/// The outcome of one account's fetch.
-pub type Fetched = Result<Snapshot, String>;
-
 /// Shown instead of an account's data when its stored keys do not open.
 pub const UNSEAL_FAILED: &str =
     "The stored keys for this account could not be unsealed. Rotate or re-enroll them.";
 
-/// Unseals each credential for `purpose`, records each use, then commits the
-/// request's transaction, so no pooled connection or row lock is held while the
-/// caller waits for Alpaca. `None` where the stored keys do not open.
+/// Unseals each credential for `purpose`, records each use (one statement), then
+/// commits the request's transaction, so no pooled connection or row lock is
+/// held while the caller waits for Alpaca. `None` where the stored keys do not
+/// open. After an order action, cached reads of the account are forgotten once
+/// the handler is done with Alpaca.
 pub async fn unseal_and_release(
     state: &AppState,
     ctx: &Ctx,
     mut tx: Tx,
     credentials: &[Credential],
-    purpose: &str,
+    purpose: Purpose,
 ) -> Result<(Vec<Option<ApiKeys>>, Released), AppError> {
-    let mut keys = Vec::with_capacity(credentials.len());
-    for credential in credentials {
-        match vault::unseal_for(
-            &mut tx,
-            state.sealer.as_ref(),
-            credential,
-            purpose,
-            &ctx.origin,
-        )
-        .await
-        {
-            Ok(pair) => keys.push(Some(pair)),
-            Err(UnsealError::Seal(_)) => keys.push(None),
-            Err(UnsealError::Database(e)) => return Err(e.into()),
-        }
-    }
+    let credentials: Vec<&Credential> = credentials.iter().collect();
+    let keys = tx
+        .unseal(state.sealer.as_ref(), &credentials, purpose, &ctx.origin)
+        .await?;
     let released = tx.release().await?;
     Ok((keys, released))
 }
 
-/// Fetches every account concurrently with its unsealed keys, which each task
-/// consumes (and drops) as soon as its calls finish.
-pub async fn fetch_all(
-    state: &AppState,
-    released: &Released,
-    credentials: &[Credential],
-    keys: Vec<Option<ApiKeys>>,
-    period: Period,
-    with_orders: bool,
-) -> Result<Vec<Fetched>, AppError> {
-    let tasks: Vec<_> = credentials
-        .iter()
-        .zip(keys)
-        .map(|(credential, keys)| {
-            let client = released.alpaca().clone();
-            let environment: Environment = credential.environment;
-            let deadline = state.settings.alpaca_deadline;
-            keys.map(|keys| {
-                tokio::spawn(async move {
-                    portfolio::fetch(&client, environment, keys, period, with_orders, deadline)
-                        .await
-                })
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        results.push(match task {
-            None => Err(UNSEAL_FAILED.to_owned()),
-            Some(handle) => match handle.await {
-                Ok(Ok(snapshot)) => Ok(snapshot),
-                Ok(Err(e)) => Err(describe(&e)),
-                Err(e) => return Err(e.into()),
-            },
-        });
-    }
-    Ok(results)
+/// The error of a page that waited for Alpaca as long as it may.
+pub fn deadline_passed() -> AlpacaError {
+    AlpacaError::Unavailable("the page deadline passed".to_owned())
 }
 
 /// The person-facing message for an Alpaca failure.
@@ -171,9 +124,7 @@ pub async fn verify_keys(
     match tokio::time::timeout(state.settings.alpaca_deadline, check).await {
         Ok(Ok(number)) => Verified::Account(number),
         Ok(Err(verdict)) => verdict,
-        Err(_) => unavailable(&AlpacaError::Unavailable(
-            "the page deadline passed".to_owned(),
-        )),
+        Err(_) => unavailable(&deadline_passed()),
     }
 }
 
@@ -394,11 +345,7 @@ pub async fn within<T>(
 ) -> Result<T, AlpacaError> {
     tokio::time::timeout(state.settings.alpaca_deadline, call)
         .await
-        .unwrap_or_else(|_| {
-            Err(AlpacaError::Unavailable(
-                "the page deadline passed".to_owned(),
-            ))
-        })
+        .unwrap_or_else(|_| Err(deadline_passed()))
 }
 
 /// The status of a page that shows an Alpaca failure.

@@ -5,14 +5,27 @@
 //! checks it and sets the identity the row-level security policies read; the
 //! transaction is shared with the handler through [`Tx`].
 //! After the handler it commits if the response is a success or a redirect and rolls
-//! back otherwise — handlers never call `commit()`.
+//! back otherwise — handlers never call `commit()`. The pages that mostly wait for
+//! Alpaca open no transaction up front ([`require_member_lazily`]).
 
-use std::{ops::Deref, ops::DerefMut, sync::Arc};
+mod lazy;
+mod transaction;
+
+use std::{sync::Arc, time::Duration};
+
+pub use lazy::{Credentials, Page, Shows, require_member_lazily};
+pub use transaction::{Released, Tx};
 
 use crate::{
     alpaca,
-    db::{self, events::Origin, identity::SecondFactors, members::Member},
+    db::{
+        self,
+        events::Origin,
+        identity::{Identity, SecondFactors},
+        members::Member,
+    },
     error::AppError,
+    portfolio::cache::AccountCache,
     state::AppState,
     token::Token,
     web::{front::ClientAddr, session::Session},
@@ -23,20 +36,34 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::Mutex;
 
 type Shared = Arc<Mutex<Option<Transaction<'static, Postgres>>>>;
 
-/// The Alpaca client as the web layer holds it: handlers reach it only through
-/// [`Released`], which exists only while the request holds no transaction.
+/// The Alpaca client as the web layer holds it, with the reuse of account reads:
+/// handlers reach both only through [`Released`], which exists only while the
+/// request holds no transaction (waiting for another view's read is waiting
+/// for Alpaca too).
 #[derive(Clone)]
-pub struct AlpacaGate(alpaca::Client);
+pub struct AlpacaGate {
+    client: alpaca::Client,
+    accounts: AccountCache,
+}
 
 impl AlpacaGate {
-    /// Wraps the one shared client.
-    pub fn new(client: alpaca::Client) -> Self {
-        Self(client)
+    /// Wraps the one shared client; account reads are reused for `reuse`
+    /// (`PADDOCK_ALPACA_CACHE_SECS`; zero: never, and never shared).
+    pub fn new(client: alpaca::Client, reuse: Duration) -> Self {
+        Self {
+            client,
+            accounts: AccountCache::new(reuse),
+        }
+    }
+
+    /// Whether account reads are reused (and shared) at all.
+    pub fn reuses(&self) -> bool {
+        self.accounts.reuses()
     }
 }
 
@@ -47,97 +74,6 @@ struct Tenant {
     pool: PgPool,
     token: Token,
     alpaca: AlpacaGate,
-}
-
-/// The request's transaction, as a handler extractor. Derefs to a connection.
-///
-/// The rule "read and record in a short transaction, commit, then call Alpaca"
-/// is enforced here: Alpaca is reachable only through [`Released`], which
-/// [`Tx::release`] hands out after committing and returning the connection.
-pub struct Tx {
-    guard: OwnedMappedMutexGuard<
-        Option<Transaction<'static, Postgres>>,
-        Transaction<'static, Postgres>,
-    >,
-    tenant: Tenant,
-}
-
-impl Tx {
-    /// Commits the request's database work now and returns the connection to the
-    /// pool; only then may the handler wait for Alpaca, through the [`Released`]
-    /// this returns. A slow or hung Alpaca thus holds no pooled connection.
-    pub async fn release(self) -> Result<Released, AppError> {
-        let Self { guard, tenant } = self;
-        drop(guard);
-        let tx = tenant.shared.lock().await.take();
-        if let Some(tx) = tx {
-            tx.commit().await?;
-        }
-        Ok(Released { tenant })
-    }
-}
-
-/// Proof that the request holds no database connection: the only way for a
-/// handler to reach Alpaca.
-pub struct Released {
-    tenant: Tenant,
-}
-
-impl Released {
-    /// The Alpaca client, for calls made while no transaction is open.
-    pub fn alpaca(&self) -> &alpaca::Client {
-        &self.tenant.alpaca.0
-    }
-
-    /// Opens a new tenant transaction for the work that follows an outside call,
-    /// giving up Alpaca access until it is released again. Like the first one, it
-    /// commits by itself when the response is a success or a redirect.
-    pub async fn begin(self) -> Result<Tx, AppError> {
-        let Self { tenant } = self;
-        let Some((tx, _)) = db::identity::begin_request(&tenant.pool, &tenant.token).await? else {
-            // The session ended while we waited for Alpaca (signed out elsewhere).
-            return Err(AppError::SignedOut);
-        };
-        *tenant.shared.lock().await = Some(tx);
-        Tx::take(tenant).await
-    }
-}
-
-impl Tx {
-    async fn take(tenant: Tenant) -> Result<Self, AppError> {
-        let guard: OwnedMutexGuard<_> =
-            tenant.shared.clone().try_lock_owned().map_err(|_| {
-                AppError::Internal(anyhow::anyhow!("the transaction is held twice"))
-            })?;
-        OwnedMutexGuard::try_map(guard, Option::as_mut)
-            .map(|guard| Tx { guard, tenant })
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("transaction already finished")))
-    }
-}
-
-impl Deref for Tx {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
-        &self.guard
-    }
-}
-
-impl DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.guard
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Tx {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        let tenant =
-            parts.extensions.get::<Tenant>().cloned().ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("route lacks the tenant layer"))
-            })?;
-        Tx::take(tenant).await
-    }
 }
 
 /// The page context every signed-in handler gets: who is asking (as the database
@@ -246,7 +182,7 @@ pub async fn require_member(
     State(state): State<AppState>,
     session: Session,
     ClientOrigin(origin): ClientOrigin,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
     let Some(token) = session.presented() else {
@@ -255,6 +191,37 @@ pub async fn require_member(
     let Some((tx, identity)) = db::identity::begin_request(&state.pool, &token).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let vouched = Vouched {
+        token,
+        identity,
+        origin,
+    };
+    serve_member(&state, &session, vouched, Some(tx), request, next).await
+}
+
+/// A member the database has just vouched for, and where the request came from.
+struct Vouched {
+    token: Token,
+    identity: Identity,
+    origin: Origin,
+}
+
+/// Runs the handler for a vouched member with the request's transaction, if one
+/// is open yet; afterwards commits whatever transaction is open if the response
+/// is a success or a redirect, and rolls it back otherwise.
+async fn serve_member(
+    state: &AppState,
+    session: &Session,
+    vouched: Vouched,
+    tx: Option<Transaction<'static, Postgres>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let Vouched {
+        token,
+        identity,
+        origin,
+    } = vouched;
     tracing::Span::current().record("member_id", tracing::field::display(identity.member.id));
     if identity.second_factors.missing() && !allowed_before_second_factor(request.uri().path()) {
         // The organization requires a second factor: set one up before anything else.
@@ -264,7 +231,7 @@ pub async fn require_member(
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    let shared: Shared = Arc::new(Mutex::new(Some(tx)));
+    let shared: Shared = Arc::new(Mutex::new(tx));
     request.extensions_mut().insert(Tenant {
         shared: shared.clone(),
         pool: state.pool.clone(),

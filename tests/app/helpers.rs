@@ -151,6 +151,9 @@ pub struct Options {
     pub public_url: Option<&'static str>,
     /// `PADDOCK_TRUSTED_PROXIES`.
     pub trusted_proxies: &'static str,
+    /// Reuse of account reads; off unless a test is about it, so every view
+    /// calls the simulator.
+    pub alpaca_cache: Duration,
 }
 
 impl Default for Options {
@@ -164,6 +167,7 @@ impl Default for Options {
             limits: Limits::default(),
             public_url: None,
             trusted_proxies: "",
+            alpaca_cache: Duration::ZERO,
         }
     }
 }
@@ -222,7 +226,10 @@ impl TestApp {
             .map(|u| PublicUrl::parse(u).expect("a public URL"));
         let state = AppState {
             pool: app_pool.clone(),
-            alpaca: web::tenant::AlpacaGate::new(alpaca::Client::new(&alpaca).expect("client")),
+            alpaca: web::tenant::AlpacaGate::new(
+                alpaca::Client::new(&alpaca).expect("client"),
+                options.alpaca_cache,
+            ),
             sealer: keyring.clone(),
             hashing: AppState::hashing_slots(),
             verifications: Default::default(),

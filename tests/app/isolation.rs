@@ -475,6 +475,7 @@ const REACHABLE: &[&str] = &[
     "paddock_disable_totp(text,text)",
     "paddock_enable_totp(bigint,bytea[],text,text)",
     "paddock_end_session()",
+    "paddock_open_request(bytea,uuid[],text,boolean,text,text)",
     "paddock_passkey_used(bytea,text,bytea)",
     "paddock_pending_passkeys(bytea)",
     "paddock_pending_second_factor(bytea)",
@@ -697,6 +698,106 @@ async fn no_function_reachable_by_the_app_role_returns_another_members_data() {
     assert_eq!(w.bob.get("/settings/totp").await.status, 200);
     assert_eq!(w.eve.get("/credentials").await.status, 200);
     assert_eq!(w.ada.get("/credentials").await.location(), "/login");
+}
+
+/// The credential ids of `email`'s member, and how many `credential_used`
+/// events and used credentials that member has, as the owner sees them.
+async fn key_use_trail(app: &TestApp, email: &str) -> (Vec<Uuid>, i64, i64) {
+    let ids = ids(app, email).await;
+    let credentials: Vec<Uuid> =
+        sqlx::query_scalar("select id from credentials where member_id = $1 order by id")
+            .bind(ids.member)
+            .fetch_all(&app.admin)
+            .await
+            .expect("credentials");
+    let (events, used): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from security_events where member_id = $1 and kind = 'credential_used'),
+                (select count(*) from credentials where member_id = $1 and last_used_at is not null)",
+    )
+    .bind(ids.member)
+    .fetch_one(&app.admin)
+    .await
+    .expect("trail");
+    (credentials, events, used)
+}
+
+#[tokio::test]
+async fn the_one_statement_page_function_reads_and_records_only_for_the_secrets_member() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (adas, _, _) = key_use_trail(&app, "ada@example.com").await;
+    let (eves, eve_events, eve_used) = key_use_trail(&app, "eve@example.com").await;
+    let (bobs, bob_events, bob_used) = key_use_trail(&app, "bob@example.com").await;
+    let everyone = format!("array['{}', '{}', '{}']::uuid[]", adas[0], bobs[0], eves[0]);
+    let ada_secret = format!(
+        "'\\x{}'::bytea",
+        paddock::attest::hex(w.ada.session_token().expose_bytes())
+    );
+    let mut console = Console::as_member(&app, &w.ada).await;
+    // A malformed identity is no identity, and no error either.
+    let malformed = console
+        .run(
+            "select set_config('paddock.identity', 'v1:not-a-uuid:x:y:0000', true), paddock_current_member()",
+        )
+        .await
+        .expect("no error");
+    assert_eq!(malformed[0].get::<Option<Uuid>, _>(1), None);
+    // Without a live session's secret: no identity, no rows, nothing recorded.
+    for guess in ["sha256('guess')", "null"] {
+        for reads in [
+            "null, null, false".to_owned(),
+            format!("{everyone}, 'forged', true"),
+        ] {
+            let opened = console
+                .run(&format!(
+                    "select * from paddock_open_request({guess}, {reads}, null, null)"
+                ))
+                .await
+                .expect("callable");
+            assert!(opened.is_empty(), "{guess} {reads}");
+        }
+    }
+    // With Ada's own secret: exactly what row-level security lets Ada read, and
+    // uses recorded for Ada's credential only, whatever ids are asked for.
+    let credentials = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<Option<Uuid>> {
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let opened = credentials(
+        console
+            .run(&format!(
+                "select credential_id from paddock_open_request({ada_secret}, null, null, false, null, null)"
+            ))
+            .await
+            .expect("open"),
+    );
+    let visible = credentials(
+        console
+            .run("select id from credentials")
+            .await
+            .expect("select"),
+    );
+    assert_eq!(opened, visible);
+    assert_eq!(opened, [Some(adas[0])]);
+    let recorded = credentials(
+        console
+            .run(&format!(
+                "select credential_id from paddock_open_request({ada_secret}, {everyone}, 'forged', true, null, null)"
+            ))
+            .await
+            .expect("record"),
+    );
+    assert_eq!(recorded, [Some(adas[0])]);
+    console.commit().await;
+    assert_eq!(
+        key_use_trail(&app, "eve@example.com").await,
+        (eves, eve_events, eve_used)
+    );
+    assert_eq!(
+        key_use_trail(&app, "bob@example.com").await,
+        (bobs, bob_events, bob_used)
+    );
+    let (_, ada_events, ada_used) = key_use_trail(&app, "ada@example.com").await;
+    assert!(ada_events >= 1 && ada_used == 1);
 }
 
 #[tokio::test]

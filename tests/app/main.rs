@@ -9,6 +9,7 @@ mod backup;
 mod browser;
 mod browser_security;
 mod browser_trading;
+mod cache;
 mod cli;
 mod console;
 mod credentials;

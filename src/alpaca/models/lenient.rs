@@ -10,10 +10,13 @@
 //!
 //! Use with `#[serde(default, deserialize_with = "lenient::…")]`.
 
-use std::str::FromStr;
+use std::{borrow::Cow, str::FromStr};
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
+use serde::{
+    Deserialize, Deserializer,
+    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use serde_json::Value;
 use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
@@ -37,84 +40,232 @@ pub fn decimal_of(value: &Value) -> Option<Decimal> {
     }
 }
 
-fn note_unreadable(value: &Value, what: &str) {
-    if !matches!(value, Value::Null) {
-        tracing::debug!(
-            kind = value_kind(value),
-            what,
-            "ignored an unreadable Alpaca value"
-        );
+/// One JSON value as a lenient reader sees it, read straight from the body:
+/// text is borrowed where the body allows, and an array or object is skipped
+/// over (its kind kept for the log) instead of being built.
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Text(Cow<'a, str>),
+    Array,
+    Object,
+}
+
+impl Scalar<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Bool(_) => "boolean",
+            Self::Int(_) | Self::UInt(_) | Self::Float(_) => "number",
+            Self::Text(_) => "string",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+
+    /// A number's text as `serde_json` writes it (the shortest that reads back).
+    fn number_text(&self) -> Option<String> {
+        match self {
+            Self::Int(i) => Some(i.to_string()),
+            Self::UInt(u) => Some(u.to_string()),
+            Self::Float(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn decimal(&self) -> Option<Decimal> {
+        match self {
+            Self::Text(s) => parse_decimal(s),
+            Self::Int(i) => Some(Decimal::from(*i)),
+            Self::UInt(u) => Some(Decimal::from(*u)),
+            Self::Float(_) => parse_decimal(&self.number_text()?),
+            _ => None,
+        }
+    }
+
+    fn integer(&self) -> Option<i64> {
+        match self {
+            Self::Int(i) => Some(*i),
+            Self::UInt(u) => i64::try_from(*u).ok(),
+            Self::Text(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .or_else(|| {
+            self.decimal()
+                .filter(|d| d.fract().is_zero())
+                .and_then(|d| i64::try_from(d).ok())
+        })
+    }
+
+    fn note_unreadable(&self, what: &str) {
+        if !matches!(self, Self::Null) {
+            tracing::debug!(
+                kind = self.kind(),
+                what,
+                "ignored an unreadable Alpaca value"
+            );
+        }
     }
 }
 
-fn value_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
     }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::UInt(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Text(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Object)
+    }
+}
+
+/// The items of an array, each read by `read`; anything else is empty.
+fn items<'de, D, T>(d: D, read: fn(Scalar<'de>) -> Option<T>) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Items<'de, T>(fn(Scalar<'de>) -> Option<T>);
+
+    impl<'de, T> Visitor<'de> for Items<'de, T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(item) = seq.next_element::<Scalar<'de>>()? {
+                out.extend((self.0)(item));
+            }
+            Ok(out)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+    }
+
+    d.deserialize_any(Items(read))
 }
 
 /// A decimal given as a string or a number; `null`, `""` or anything else is `None`.
 pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-    let value = Value::deserialize(d)?;
-    let parsed = decimal_of(&value);
+    let value = Scalar::deserialize(d)?;
+    let parsed = value.decimal();
     if parsed.is_none() {
-        note_unreadable(&value, "decimal");
+        value.note_unreadable("decimal");
     }
     Ok(parsed)
 }
 
 /// An integer given as a number or a string (`0`, `"0"`, `0.0`); else `None`.
 pub fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let value = Value::deserialize(d)?;
-    let parsed = match &value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .or_else(|| {
-        decimal_of(&value)
-            .filter(|d| d.fract().is_zero())
-            .and_then(|d| i64::try_from(d).ok())
-    });
+    let value = Scalar::deserialize(d)?;
+    let parsed = value.integer();
     if parsed.is_none() {
-        note_unreadable(&value, "integer");
+        value.note_unreadable("integer");
     }
     Ok(parsed)
 }
 
 /// Text as sent; a number or boolean as its text; `null` and anything else `""`.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => String::new(),
+    let value = Scalar::deserialize(d)?;
+    Ok(match value {
+        Scalar::Text(s) => s.into_owned(),
+        Scalar::Bool(b) => b.to_string(),
+        other => other.number_text().unwrap_or_default(),
     })
 }
 
 /// `true`/`false`, also as the strings `"true"`/`"false"`; anything else `false`.
 pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Bool(b) => b,
-        Value::String(s) => s.trim().eq_ignore_ascii_case("true"),
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Bool(b) => b,
+        Scalar::Text(s) => s.trim().eq_ignore_ascii_case("true"),
         _ => false,
     })
 }
 
 /// An RFC 3339 time; a bare date (`2019-08-01`) is midnight UTC; else `None`.
 pub fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
-    let value = Value::deserialize(d)?;
+    let value = Scalar::deserialize(d)?;
     let parsed = match &value {
-        Value::String(s) => parse_time(s),
+        Scalar::Text(s) => parse_time(s),
         _ => None,
     };
     if parsed.is_none() {
-        note_unreadable(&value, "time");
+        value.note_unreadable("time");
     }
     Ok(parsed)
 }
@@ -132,46 +283,34 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
 
 /// A UUID; `""` (as multi-leg orders send for `asset_id`) or anything else is `None`.
 pub fn uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => Uuid::parse_str(s.trim()).ok(),
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Text(s) => Uuid::parse_str(s.trim()).ok(),
         _ => None,
     })
 }
 
 /// An array of decimals (`null` items stay `None`); a missing or `null` array is empty.
 pub fn decimals<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<Decimal>>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Array(items) => items.iter().map(decimal_of).collect(),
-        _ => Vec::new(),
-    })
+    items(d, |item| Some(item.decimal()))
 }
 
 /// An array of integers given as numbers or strings; unreadable items are `None`.
 pub fn integers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<i64>>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Array(items) => items
-            .iter()
-            .map(|v| match v {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+    items(d, |item| {
+        Some(match item {
+            Scalar::Int(i) => Some(i),
+            Scalar::UInt(u) => i64::try_from(u).ok(),
+            Scalar::Text(s) => s.trim().parse().ok(),
+            _ => None,
+        })
     })
 }
 
 /// An array of strings; anything else is empty.
 pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(s),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+    items(d, |item| match item {
+        Scalar::Text(s) => Some(s.into_owned()),
+        _ => None,
     })
 }
 

@@ -150,7 +150,9 @@ struct Inner {
     options: SimOptions,
     market: Mutex<Market>,
     recorded: Mutex<Vec<RecordedOrder>>,
-    calls: Mutex<Vec<String>>,
+    /// Requests per `METHOD /path`: counted, not kept (a long load run would
+    /// otherwise grow this without bound).
+    calls: Mutex<HashMap<String, usize>>,
     requests: AtomicU64,
     streamed: AtomicU64,
 }
@@ -198,7 +200,7 @@ impl Simulator {
                     accounts: HashMap::new(),
                 }),
                 recorded: Mutex::new(Vec::new()),
-                calls: Mutex::new(Vec::new()),
+                calls: Mutex::new(HashMap::new()),
                 requests: AtomicU64::new(0),
                 streamed: AtomicU64::new(0),
             }),
@@ -228,11 +230,10 @@ impl Simulator {
     /// How many requests were `METHOD /path` (`/paper` or `/live` left out),
     /// e.g. `calls("GET", "/v2/assets/AAPL")`.
     pub fn calls(&self, method: &str, path: &str) -> usize {
-        let wanted = format!("{method} {path}");
         lock(&self.inner.calls)
-            .iter()
-            .filter(|c| **c == wanted)
-            .count()
+            .get(&format!("{method} {path}"))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn log_call(&self, method: &str, path: &str) {
@@ -240,7 +241,9 @@ impl Simulator {
             .strip_prefix("/paper")
             .or_else(|| path.strip_prefix("/live"))
             .unwrap_or(path);
-        lock(&self.inner.calls).push(format!("{method} {path}"));
+        *lock(&self.inner.calls)
+            .entry(format!("{method} {path}"))
+            .or_default() += 1;
     }
 
     /// Bytes of `HUGE` bodies handed to the network so far.
