@@ -506,9 +506,13 @@ begin
     end if;
     select * into m from public.members x where x.email = lower(trim(p_email)) and x.removed_at is null;
     if m.id is not null and paddock_private.password_matches(m.password_hash, p_hash) then
+        -- Forget this client's failures: its own attempts and the settled
+        -- (compared and wrong) ones. Attempts still in flight settle by
+        -- themselves; deleting them would fail a concurrent right password.
         delete from paddock_private.sign_in_failures f
         where f.id = any(p_attempts)
-           or (f.scope = 'account' and f.subject = v_account and f.device is not distinct from v_device);
+           or (f.scope = 'account' and f.subject = v_account and f.device is not distinct from v_device
+               and f.settled);
         v_second := exists (select 1 from public.totp t where t.member_id = m.id and t.enabled_at is not null)
                  or exists (select 1 from public.passkeys k where k.member_id = m.id);
         perform paddock_private.new_session(p_token, m.id, m.organization_id,

@@ -126,7 +126,7 @@ begin
     delete from paddock_private.sessions x where x.token_hash = p_old returning * into s;
     perform paddock_private.new_session(p_new, s.member_id, s.organization_id, 'signed_in', p_ip, p_user_agent);
     delete from paddock_private.sign_in_failures f
-    where f.scope = 'account' and f.device is not distinct from s.device
+    where f.scope = 'account' and f.device is not distinct from s.device and f.settled
       and f.subject = paddock_private.account_subject(
         (select m.email from public.members m where m.id = s.member_id));
     insert into public.security_events (organization_id, member_id, kind, detail, ip, user_agent)
@@ -305,7 +305,7 @@ begin
     end if;
     update paddock_private.sessions s set authenticated_at = now() where s.public_id = v_session;
     delete from paddock_private.sign_in_failures f
-    where f.scope = 'account' and f.subject = paddock_private.account_subject(m.email);
+    where f.scope = 'account' and f.subject = paddock_private.account_subject(m.email) and f.settled;
     perform paddock_private.record('reauthenticated', v_how, p_ip, p_user_agent);
     return true;
 end
@@ -341,7 +341,7 @@ begin
     update paddock_private.sessions s set token_hash = sha256(p_new_token), authenticated_at = now()
     where s.public_id = v_session;
     delete from paddock_private.sign_in_failures f
-    where f.scope = 'account' and f.subject = paddock_private.account_subject(m.email);
+    where f.scope = 'account' and f.subject = paddock_private.account_subject(m.email) and f.settled;
     perform paddock_private.record('password_changed', 'other sessions were signed out', p_ip, p_user_agent);
     return true;
 end

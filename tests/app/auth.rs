@@ -595,6 +595,29 @@ async fn parallel_guesses_cannot_outrun_the_throttle() {
 }
 
 #[tokio::test]
+async fn the_right_password_sent_from_several_browsers_at_once_signs_in_every_one() {
+    // A double-clicked Sign in, or two tabs: a success must not forget the
+    // attempts still being checked, or the right password gets "incorrect".
+    let app = TestApp::spawn().await;
+    app.owner("ada@example.com", "Club").await;
+    let mut browsers = Vec::new();
+    for _ in 0..4 {
+        let b = app.visitor();
+        b.csrf().await;
+        browsers.push(b);
+    }
+    let sign_ins: Vec<_> = browsers
+        .into_iter()
+        .map(|b| tokio::spawn(async move { b.sign_in("ada@example.com", PASSWORD).await }))
+        .collect();
+    for sign_in in sign_ins {
+        let page = sign_in.await.expect("sign-in");
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert_eq!(page.location(), "/portfolio");
+    }
+}
+
+#[tokio::test]
 async fn an_empty_sign_in_form_gets_422_beside_its_fields() {
     let app = TestApp::spawn().await;
     let page = app.visitor().sign_in("  ", "").await;
