@@ -47,10 +47,11 @@ impl SecondFactors {
     }
 }
 
+/// What `paddock_authenticate` returns: who is asking.
 #[derive(sqlx::FromRow)]
-struct IdentityRow {
-    member_id: MemberId,
-    organization_id: OrganizationId,
+pub(crate) struct IdentityRow {
+    pub(crate) member_id: MemberId,
+    pub(crate) organization_id: OrganizationId,
     organization_name: String,
     email: String,
     role: String,
@@ -73,29 +74,31 @@ pub async fn begin_request(
         .bind(token.expose_bytes())
         .fetch_optional(&mut *tx)
         .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let Some(role) = Role::parse(&row.role) else {
-        return Ok(None);
-    };
-    let identity = Identity {
-        member: Member {
-            id: row.member_id,
-            organization_id: row.organization_id,
-            organization_name: row.organization_name,
-            email: row.email,
-            role,
-        },
-        session_id: row.session_id,
-        authenticated_at: row.authenticated_at,
-        second_factors: SecondFactors {
-            totp: row.totp_enabled,
-            passkeys: row.passkeys,
-            required: row.require_two_factor,
-        },
-    };
-    Ok(Some((tx, identity)))
+    Ok(row
+        .and_then(|row| row.identity())
+        .map(|identity| (tx, identity)))
+}
+
+impl IdentityRow {
+    /// The identity; `None` for a role this build does not know.
+    pub(crate) fn identity(&self) -> Option<Identity> {
+        Some(Identity {
+            member: Member {
+                id: self.member_id,
+                organization_id: self.organization_id,
+                organization_name: self.organization_name.clone(),
+                email: self.email.clone(),
+                role: Role::parse(&self.role)?,
+            },
+            session_id: self.session_id,
+            authenticated_at: self.authenticated_at,
+            second_factors: SecondFactors {
+                totp: self.totp_enabled,
+                passkeys: self.passkeys,
+                required: self.require_two_factor,
+            },
+        })
+    }
 }
 
 /// Whether `token` is the secret of a live, signed-in session (one statement).

@@ -13,10 +13,9 @@ use crate::{
     db::{
         credentials::{self, Credential},
         events::Origin,
-        identity::{Identity, SecondFactors},
-        members::Member,
+        identity::{Identity, IdentityRow},
     },
-    domain::{CredentialId, MemberId, OrganizationId, Role},
+    domain::CredentialId,
     token::Token,
 };
 
@@ -30,16 +29,8 @@ pub struct Opened {
 
 #[derive(sqlx::FromRow)]
 struct OpenedRow {
-    member_id: MemberId,
-    organization_id: OrganizationId,
-    organization_name: String,
-    email: String,
-    role: String,
-    session_id: Uuid,
-    authenticated_at: OffsetDateTime,
-    totp_enabled: bool,
-    passkeys: i32,
-    require_two_factor: bool,
+    #[sqlx(flatten)]
+    who: IdentityRow,
     credential_id: Option<CredentialId>,
     label: Option<String>,
     environment: Option<String>,
@@ -57,8 +48,8 @@ impl OpenedRow {
     fn credential(self) -> Option<Credential> {
         credentials::from_row(credentials::Row {
             id: self.credential_id?,
-            organization_id: self.organization_id,
-            member_id: self.member_id,
+            organization_id: self.who.organization_id,
+            member_id: self.who.member_id,
             label: self.label?,
             environment: self.environment?,
             sealed_key_id: self.sealed_key_id?,
@@ -114,27 +105,8 @@ pub async fn open(
             .bind(uses.and_then(|u| u.origin.user_agent.as_deref()))
             .fetch_all(conn)
             .await?;
-    let Some(first) = rows.first() else {
+    let Some(identity) = rows.first().and_then(|first| first.who.identity()) else {
         return Ok(None);
-    };
-    let Some(role) = Role::parse(&first.role) else {
-        return Ok(None);
-    };
-    let identity = Identity {
-        member: Member {
-            id: first.member_id,
-            organization_id: first.organization_id,
-            organization_name: first.organization_name.clone(),
-            email: first.email.clone(),
-            role,
-        },
-        session_id: first.session_id,
-        authenticated_at: first.authenticated_at,
-        second_factors: SecondFactors {
-            totp: first.totp_enabled,
-            passkeys: first.passkeys,
-            required: first.require_two_factor,
-        },
     };
     Ok(Some(Opened {
         identity,
