@@ -18,7 +18,7 @@ use crate::{
     trading,
     vault::Purpose,
     web::{
-        confirm::{self, Checked},
+        confirm::{self, Go},
         extract::{Form, Path},
         forms::FieldErrors,
         service::{
@@ -133,7 +133,11 @@ pub async fn cancel_all(
     let credential = own_credential(&mut tx, id).await?;
     let page = cancel_all_page(ctx.clone(), &credential, form.action_token.clone());
     let already = "This confirmation was already sent, so nothing more was canceled. Open orders below are as Alpaca reports them now.";
-    let (keys, released, page) = match confirm::check(
+    let Go {
+        keys,
+        released,
+        page,
+    } = match confirm::check(
         &state,
         &ctx,
         tx,
@@ -147,12 +151,8 @@ pub async fn cancel_all(
     )
     .await?
     {
-        Checked::Go {
-            keys,
-            released,
-            page,
-        } => (keys, released, page),
-        Checked::Answer(response) => return Ok(response),
+        Ok(go) => go,
+        Err(answer) => return Ok(answer),
     };
     let env = credential.environment;
     let result = within(&state, released.alpaca().cancel_all_orders(env, &keys)).await;

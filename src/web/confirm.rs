@@ -26,15 +26,12 @@ use crate::{
     },
 };
 
-/// The outcome of the checks: go ahead (the page, with a fresh token, to show
-/// again if Alpaca fails), or this answer (nothing was sent).
-pub enum Checked {
-    Go {
-        keys: ApiKeys,
-        released: Released,
-        page: Box<ConfirmPage>,
-    },
-    Answer(Response),
+/// The checks passed: the keys, the released connection's way to Alpaca, and
+/// the page (with a fresh token) to show again if Alpaca fails.
+pub struct Go {
+    pub keys: ApiKeys,
+    pub released: Released,
+    pub page: Box<ConfirmPage>,
 }
 
 /// A submitted confirmation: its page (with its token and any field errors),
@@ -45,8 +42,9 @@ pub struct Submission<'a> {
     pub already: &'a str,
 }
 
-/// Runs the checks for a submitted confirmation; the page gets a fresh token
-/// whenever it is shown again.
+/// Runs the checks for a submitted confirmation: go ahead, or `Err` with the
+/// answer to give (nothing was sent). The page gets a fresh token whenever it
+/// is shown again.
 pub async fn check(
     state: &AppState,
     ctx: &Ctx,
@@ -54,7 +52,7 @@ pub async fn check(
     session: &Session,
     credential: &Credential,
     submission: Submission<'_>,
-) -> Result<Checked, AppError> {
+) -> Result<Result<Go, Response>, AppError> {
     let Submission {
         mut page,
         confirm_live,
@@ -65,7 +63,7 @@ pub async fn check(
         page.errors.add(field, message);
     }
     if !page.errors.is_empty() {
-        return Ok(Checked::Answer(unprocessable(page)));
+        return Ok(Err(unprocessable(page)));
     }
     if !trading::valid_token(&page.token) {
         page.token = trading::new_token();
@@ -73,11 +71,11 @@ pub async fn check(
             "This confirmation carried no valid token. Nothing was sent to Alpaca; press {} again.",
             page.button
         ));
-        return Ok(Checked::Answer(unprocessable(page)));
+        return Ok(Err(unprocessable(page)));
     }
     if !db::action_tokens::use_once(&mut tx, &page.token).await? {
         session::set_once(session, Once::Status, already);
-        return Ok(Checked::Answer(back_to_account(credential)));
+        return Ok(Err(back_to_account(credential)));
     }
     let (unsealed, released) = unseal_and_release(
         state,
@@ -90,15 +88,13 @@ pub async fn check(
     page.token = trading::new_token();
     let Some(keys) = unsealed.into_iter().flatten().next() else {
         page.alert = Some(UNSEAL_FAILED.into());
-        return Ok(Checked::Answer(
-            (StatusCode::CONFLICT, page).into_response(),
-        ));
+        return Ok(Err((StatusCode::CONFLICT, page).into_response()));
     };
-    Ok(Checked::Go {
+    Ok(Ok(Go {
         keys,
         released,
         page: Box::new(page),
-    })
+    }))
 }
 
 fn unprocessable(page: ConfirmPage) -> Response {

@@ -19,7 +19,7 @@ use crate::{
     state::AppState,
     trading,
     web::{
-        confirm::{self, Checked},
+        confirm::{self, Go},
         extract::{Form, Path},
         forms::FieldErrors,
         service::{own_credential, within},
@@ -133,7 +133,11 @@ pub async fn close(
     let already = format!(
         "This confirmation was already sent, so nothing more of {symbol} was closed. Positions below are as Alpaca reports them now."
     );
-    let (keys, released, mut page) = match confirm::check(
+    let Go {
+        keys,
+        released,
+        mut page,
+    } = match confirm::check(
         &state,
         &ctx,
         tx,
@@ -147,12 +151,8 @@ pub async fn close(
     )
     .await?
     {
-        Checked::Go {
-            keys,
-            released,
-            page,
-        } => (keys, released, page),
-        Checked::Answer(response) => return Ok(response),
+        Ok(go) => go,
+        Err(answer) => return Ok(answer),
     };
     let env = credential.environment;
     let result = within(
@@ -243,7 +243,11 @@ pub async fn close_all(
     let credential = own_credential(&mut tx, id).await?;
     let page = close_all_page(ctx.clone(), &credential, form.action_token.clone());
     let already = "This confirmation was already sent, so nothing more was closed. Positions below are as Alpaca reports them now.";
-    let (keys, released, page) = match confirm::check(
+    let Go {
+        keys,
+        released,
+        page,
+    } = match confirm::check(
         &state,
         &ctx,
         tx,
@@ -257,12 +261,8 @@ pub async fn close_all(
     )
     .await?
     {
-        Checked::Go {
-            keys,
-            released,
-            page,
-        } => (keys, released, page),
-        Checked::Answer(response) => return Ok(response),
+        Ok(go) => go,
+        Err(answer) => return Ok(answer),
     };
     let env = credential.environment;
     let result = within(&state, released.alpaca().close_all_positions(env, &keys)).await;

@@ -90,6 +90,8 @@ pub struct Serve {
     /// `http://127.0.0.1:PORT` of the app.
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting the log: done once it has read the last line.
+    reader: std::thread::JoinHandle<()>,
 }
 
 /// The first `http://host:port` in `line`.
@@ -118,7 +120,7 @@ impl Serve {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("Paddock is serving on")
                     && let Some(addr) = address_in(&line)
@@ -131,7 +133,12 @@ impl Serve {
         let started = rx.recv_timeout(Duration::from_secs(60));
         let log_so_far = log.lock().expect("lock").join("\n");
         let base = started.unwrap_or_else(|_| panic!("paddock serve did not start:\n{log_so_far}"));
-        Self { child, base, log }
+        Self {
+            child,
+            base,
+            log,
+            reader,
+        }
     }
 
     /// Everything logged so far.
@@ -181,8 +188,12 @@ impl Serve {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // Let the reader take the last lines (bounded: a process that
+                // inherited its stderr may keep the pipe open).
+                let read_by = Instant::now() + Duration::from_secs(2);
+                while !self.reader.is_finished() && Instant::now() < read_by {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status.success();
             }
             std::thread::sleep(Duration::from_millis(20));
